@@ -1,0 +1,437 @@
+"""``Cell``: a cell specification with parameters, and its forward and backward passes.
+
+The object layer is thin: it validates once at the boundary, lays out arrays and calls the
+compiled kernels of :mod:`gradflow.codegen`.  Parameters follow PyTorch's names, shapes
+and gate order, so weights move between the two without reshuffling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _validate as check
+from . import cells
+from .errors import InvalidArgumentError, ShapeError, SpecError
+from .symbolic.spec import CellSpec
+
+__all__ = ["Cell", "Trace", "Grads"]
+
+_INITS = ("pytorch", "orthogonal")
+
+
+@dataclass(eq=False)
+class Trace:
+    """Everything the forward pass computed, kept for the backward pass and for analysis.
+
+    Attributes
+    ----------
+    cell : Cell
+        The cell that ran.
+    x : ndarray, shape (T, B, D)
+        The input sequence.
+    states : ndarray, shape (S, T + 1, B, H)
+        Every state component at every step; ``states[:, 0]`` is the initial state.
+    ax : ndarray, shape (T, B, G*H)
+        Input pre-activations ``x_t W_ih^T + b_ih``.
+    ah1, ah2 : ndarray, shapes (T, B, G1*H) and (T, B, G2*H)
+        Recurrent pre-activations of the first- and second-stage gates.
+    u : ndarray, shape (T, B, H) or (T, B, 0)
+        Recurrent input of two-stage cells.
+    """
+
+    cell: "Cell"
+    x: np.ndarray
+    states: np.ndarray
+    ax: np.ndarray
+    ah1: np.ndarray
+    ah2: np.ndarray
+    u: np.ndarray
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def length(self) -> int:
+        """Number of steps T."""
+        return self.x.shape[0]
+
+    @property
+    def batch_size(self) -> int:
+        return self.x.shape[1]
+
+    @property
+    def h(self) -> np.ndarray:
+        """Hidden states h_1 ... h_T, shape (T, B, H) (a view)."""
+        return self.states[0, 1:]
+
+    def component(self, name: str) -> np.ndarray:
+        """The sequence of state component `name` (``"h"``, ``"c"``), shape (T, B, H)."""
+        return self.states[self._index(name), 1:]
+
+    @property
+    def final(self) -> dict[str, np.ndarray]:
+        """The state after the last step, ``{component: (B, H)}``."""
+        return {s: self.states[k, -1] for k, s in enumerate(self.cell.spec.state)}
+
+    @property
+    def initial(self) -> dict[str, np.ndarray]:
+        """The initial state, ``{component: (B, H)}``."""
+        return {s: self.states[k, 0] for k, s in enumerate(self.cell.spec.state)}
+
+    def intermediate(self, name: str) -> np.ndarray:
+        """A named intermediate of the equations (a gate value such as ``"f"``), (T, B, H)."""
+        names = self.cell.spec.intermediates
+        if name not in names:
+            raise InvalidArgumentError(
+                f"`name` {name!r} is not an intermediate of cell {self.cell.spec.name!r}; "
+                f"expected one of {list(names)}"
+            )
+        if "intermediates" not in self._cache:
+            k = self.cell.kernels
+            T, B, H = self.h.shape
+            out = np.empty((len(names), T, B, H), dtype=self.x.dtype)
+            k.intermediates_kernel(self.ax, self.ah1, self.ah2, self.states, self.cell._prm(), out)
+            self._cache["intermediates"] = out
+        return self._cache["intermediates"][names.index(name)]
+
+    def _index(self, name):
+        state = self.cell.spec.state
+        if name not in state:
+            raise InvalidArgumentError(
+                f"`name` {name!r} is not a state component of {self.cell.spec.name!r}; "
+                f"expected one of {list(state)}"
+            )
+        return state.index(name)
+
+
+@dataclass(eq=False)
+class Grads:
+    """Gradients from :meth:`Cell.backward`.
+
+    Attributes
+    ----------
+    params : dict of ndarray
+        Same keys and shapes as ``Cell.params``.
+    x : ndarray, shape (T, B, D)
+        Gradient with respect to the inputs.
+    state0 : dict of ndarray
+        Gradient with respect to each initial state component, ``(B, H)`` each.
+    """
+
+    params: dict
+    x: np.ndarray
+    state0: dict
+
+
+class Cell:
+    """A recurrent cell with parameters: forward and backward passes on the CPU.
+
+    Parameters
+    ----------
+    cell : str or CellSpec
+        A catalogue name (see :func:`gradflow.cells.names`) or a spec.
+    input_size, hidden_size : int
+        D and H.
+    dtype : numpy.float64 or numpy.float32
+        Precision of parameters and computations.
+    seed : int, optional
+        Seed of the parameter initialisation (``numpy.random.default_rng``).
+    forget_bias : float, optional
+        Set the forget gate's bias (``bias_ih`` rows; ``bias_hh`` rows to 0); for cells
+        with a forget-like gate (``spec.forget_gate``: f for LSTMs, z for GRUs).
+    init : {"pytorch", "orthogonal"}
+        ``"pytorch"``: every parameter uniform in ``[-1/sqrt(H), 1/sqrt(H)]`` as
+        ``torch.nn.LSTM`` etc.; ``"orthogonal"``: each gate's block of ``weight_hh``
+        a random orthogonal matrix, the rest as ``"pytorch"``.
+    spectral_radius : float, optional
+        Rescale each gate's block of ``weight_hh`` to this spectral radius.
+
+    Attributes
+    ----------
+    params : dict of ndarray
+        ``weight_ih (G*H, D)``, ``weight_hh (G*H, H)``, ``bias_ih (G*H,)``,
+        ``bias_hh (G*H,)`` with gate blocks in ``spec.gates`` order, plus per-unit
+        parameters ``(H,)``.  Edit in place or assign arrays of the same shape.
+
+    Examples
+    --------
+    >>> import numpy as np, gradflow
+    >>> cell = gradflow.Cell("lstm", input_size=3, hidden_size=4, seed=0)
+    >>> x = np.zeros((5, 2, 3))
+    >>> trace = cell.forward(x)
+    >>> trace.h.shape
+    (5, 2, 4)
+    >>> grads = cell.backward(trace, dh=np.ones_like(trace.h))
+    >>> grads.params["weight_hh"].shape
+    (16, 4)
+    """
+
+    def __init__(self, cell, input_size: int, hidden_size: int, *, dtype=np.float64,
+                 seed: int | None = None, forget_bias: float | None = None,
+                 init: str = "pytorch", spectral_radius: float | None = None):
+        self.spec: CellSpec = cells.get(cell)
+        self.input_size = check.positive_int("input_size", input_size)
+        self.hidden_size = check.positive_int("hidden_size", hidden_size)
+        self.dtype = check.float_dtype("dtype", dtype)
+        if init not in _INITS:
+            raise InvalidArgumentError(f"`init` must be one of {_INITS}; got {init!r}")
+        if forget_bias is not None and self.spec.forget_gate is None:
+            raise InvalidArgumentError(
+                f"`forget_bias` was given, but cell {self.spec.name!r} has no forget gate"
+            )
+        self.params = self._init_params(seed, init, forget_bias, spectral_radius)
+
+    # ------------------------------------------------------------------ parameters
+    def _init_params(self, seed, init, forget_bias, spectral_radius):
+        rng = np.random.default_rng(seed)
+        G, H, D = self.spec.num_gates, self.hidden_size, self.input_size
+        k = 1.0 / np.sqrt(H)
+
+        def uniform(*shape):
+            return rng.uniform(-k, k, size=shape)
+
+        p = {
+            "weight_ih": uniform(G * H, D),
+            "weight_hh": uniform(G * H, H),
+            "bias_ih": uniform(G * H),
+            "bias_hh": uniform(G * H),
+        }
+        for name in self.spec.params:
+            p[name] = uniform(H)
+        if init == "orthogonal":
+            for g in range(G):
+                q, r = np.linalg.qr(rng.standard_normal((H, H)))
+                p["weight_hh"][g * H:(g + 1) * H] = q * np.sign(np.diag(r))
+        if spectral_radius is not None:
+            if not np.isfinite(spectral_radius) or spectral_radius < 0:
+                raise InvalidArgumentError(
+                    f"`spectral_radius` must be a finite number >= 0; got {spectral_radius!r}"
+                )
+            for g in range(G):
+                block = p["weight_hh"][g * H:(g + 1) * H]
+                rho = np.max(np.abs(np.linalg.eigvals(block)))
+                block *= spectral_radius / rho if rho > 0 else 0.0
+        if forget_bias is not None:
+            rows = self.gate_slice(self.spec.forget_gate)
+            p["bias_ih"][rows] = forget_bias
+            p["bias_hh"][rows] = 0.0
+        return {name: np.ascontiguousarray(v, dtype=self.dtype) for name, v in p.items()}
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The expected shape of every parameter."""
+        G, H, D = self.spec.num_gates, self.hidden_size, self.input_size
+        shapes = {"weight_ih": (G * H, D), "weight_hh": (G * H, H), "bias_ih": (G * H,), "bias_hh": (G * H,)}
+        shapes.update({name: (H,) for name in self.spec.params})
+        return shapes
+
+    def gate_slice(self, gate: str) -> slice:
+        """Rows of ``weight_ih``, ``weight_hh`` and the biases that belong to `gate`."""
+        if gate not in self.spec.gates:
+            raise InvalidArgumentError(
+                f"`gate` {gate!r} is not a gate of {self.spec.name!r}; expected one of {list(self.spec.gates)}"
+            )
+        k, H = self.spec.gates.index(gate), self.hidden_size
+        return slice(k * H, (k + 1) * H)
+
+    @property
+    def num_parameters(self) -> int:
+        """The number of scalar parameters."""
+        return int(sum(np.prod(s) for s in self.param_shapes().values()))
+
+    def _checked_params(self) -> dict:
+        shapes = self.param_shapes()
+        if set(self.params) != set(shapes):
+            raise InvalidArgumentError(
+                f"`params` has keys {sorted(self.params)}; expected {sorted(shapes)}"
+            )
+        out = {}
+        for name, shape in shapes.items():
+            out[name] = check.array(f"params['{name}']", self.params[name], dtype=self.dtype, shape=shape)
+        return out
+
+    def _prm(self, params=None) -> np.ndarray:
+        params = params or self.params
+        if not self.spec.params:
+            return np.zeros((0, self.hidden_size), dtype=self.dtype)
+        return np.ascontiguousarray(np.stack([params[n] for n in self.spec.params]), dtype=self.dtype)
+
+    def copy(self) -> "Cell":
+        """A copy with its own parameter arrays."""
+        new = object.__new__(Cell)
+        new.__dict__.update(self.__dict__)
+        new.params = {k: v.copy() for k, v in self.params.items()}
+        return new
+
+    def astype(self, dtype) -> "Cell":
+        """A copy in another precision."""
+        new = self.copy()
+        new.dtype = check.float_dtype("dtype", dtype)
+        new.params = {k: v.astype(new.dtype) for k, v in self.params.items()}
+        return new
+
+    @property
+    def kernels(self):
+        """The compiled kernel module of this cell's spec."""
+        from .codegen import load
+
+        return load(self.spec)
+
+    def __repr__(self) -> str:
+        return (
+            f"Cell({self.spec.name!r}, input_size={self.input_size}, hidden_size={self.hidden_size}, "
+            f"dtype={self.dtype.name})"
+        )
+
+    # ------------------------------------------------------------------ state
+    def _state_arg(self, name, value, batch) -> np.ndarray:
+        """A state given as None, an array (single-component cells), a tuple or a dict → (S, B, H)."""
+        S, H = len(self.spec.state), self.hidden_size
+        out = np.zeros((S, batch, H), dtype=self.dtype)
+        if value is None:
+            return out
+        comps = self.spec.state
+        if isinstance(value, dict):
+            unknown = set(value) - set(comps)
+            if unknown:
+                raise InvalidArgumentError(
+                    f"`{name}` has keys {sorted(unknown)}, which are not state components; "
+                    f"expected some of {list(comps)}"
+                )
+            items = value.items()
+        elif isinstance(value, (tuple, list)):
+            if len(value) != S:
+                raise ShapeError(
+                    f"`{name}` must have {S} components {comps}; got a sequence of {len(value)}"
+                )
+            items = zip(comps, value)
+        else:
+            if S != 1:
+                raise ShapeError(
+                    f"`{name}` must be a tuple or dict of the components {comps} for cell "
+                    f"{self.spec.name!r}; got a single array"
+                )
+            items = [(comps[0], value)]
+        for comp, v in items:
+            if v is None:
+                continue
+            out[comps.index(comp)] = check.array(
+                f"{name}['{comp}']", v, dtype=self.dtype, shape=(batch, H))
+        return out
+
+    # ------------------------------------------------------------------ passes
+    def forward(self, x, state0=None) -> Trace:
+        """Run the cell over a sequence.
+
+        Parameters
+        ----------
+        x : array_like, shape (T, B, D)
+            Time-major input, of the cell's dtype.
+        state0 : array, tuple or dict, optional
+            Initial state: ``(B, H)`` per component, as an array (single-component cells),
+            a tuple in ``spec.state`` order, or a dict by name.  Zeros by default.
+
+        Returns
+        -------
+        Trace
+            ``trace.h`` is ``(T, B, H)``; ``trace.final`` the last state.
+
+        Raises
+        ------
+        NonFiniteError
+            If a state becomes NaN or infinite, with the step where it first did.
+        """
+        D = self.input_size
+        x = check.array("x", x, dtype=self.dtype, shape=(None, None, D),
+                        hint="x is time-major (T, B, D); for one sequence use x[:, None, :]")
+        T, B, _ = x.shape
+        p = self._checked_params()
+        spec, H = self.spec, self.hidden_size
+        G, G1 = spec.num_gates, len(spec.stage1)
+        states = np.empty((len(spec.state), T + 1, B, H), dtype=self.dtype)
+        states[:, 0] = self._state_arg("state0", state0, B)
+        ax = (x.reshape(T * B, D) @ p["weight_ih"].T + p["bias_ih"]).reshape(T, B, G * H)
+        ah1 = np.empty((T, B, G1 * H), dtype=self.dtype)
+        ah2 = np.empty((T, B, (G - G1) * H), dtype=self.dtype)
+        u = np.empty((T, B, H if spec.stage2 else 0), dtype=self.dtype)
+        w = p["weight_hh"]
+        b = p["bias_hh"]
+        self.kernels.forward_kernel(
+            ax, w[: G1 * H], b[: G1 * H], w[G1 * H:], b[G1 * H:], self._prm(p), states, ah1, ah2, u)
+        bad = check.first_nonfinite(states[:, 1:].swapaxes(0, 1))
+        if bad is not None:
+            comp = [s for k, s in enumerate(spec.state) if not np.isfinite(states[k, bad + 1]).all()]
+            check.raise_nonfinite(
+                f"forward pass of {spec.name!r}", bad, comp[0],
+                "The recurrence diverged; reduce the weights or the input scale.")
+        return Trace(self, x, states, ax, ah1, ah2, u)
+
+    def backward(self, trace: Trace, dh=None, dstate=None) -> Grads:
+        """Backpropagation through time.
+
+        Parameters
+        ----------
+        trace : Trace
+            From :meth:`forward` of this cell, with the parameters unchanged since.
+        dh : array_like, shape (T, B, H), optional
+            dL/dh_t for every step (zeros by default).
+        dstate : array, tuple or dict, optional
+            dL/d(final state) per component, ``(B, H)`` each, added to what flows back.
+
+        Returns
+        -------
+        Grads
+            Gradients of every parameter, of the input and of the initial state.
+        """
+        if not isinstance(trace, Trace):
+            raise InvalidArgumentError(
+                f"`trace` must be the Trace returned by Cell.forward; got {type(trace).__name__}"
+            )
+        if trace.cell is not self:
+            raise InvalidArgumentError(
+                "`trace` was computed by another Cell; call backward on the cell that ran forward"
+            )
+        T, B = trace.length, trace.batch_size
+        spec, H, D = self.spec, self.hidden_size, self.input_size
+        G, G1 = spec.num_gates, len(spec.stage1)
+        if dh is None:
+            dh = np.zeros((T, B, H), dtype=self.dtype)
+        else:
+            dh = check.array("dh", dh, dtype=self.dtype, shape=(T, B, H),
+                             hint="dh must match the trace: (T, B, H) = trace.h.shape")
+        dsT = self._state_arg("dstate", dstate, B)
+        p = self._checked_params()
+        dax = np.empty_like(trace.ax)
+        dah1 = np.empty_like(trace.ah1)
+        dah2 = np.empty_like(trace.ah2)
+        ds0 = np.empty_like(dsT)
+        dprm = np.zeros((len(spec.params), H), dtype=self.dtype)
+        w = p["weight_hh"]
+        self.kernels.backward_kernel(
+            trace.ax, trace.ah1, trace.ah2, trace.u, trace.states, self._prm(p),
+            w[: G1 * H], w[G1 * H:], dh, dsT, dax, dah1, dah2, ds0, dprm)
+        bad = check.first_nonfinite(dax, reverse=True)
+        if bad is not None:
+            check.raise_nonfinite(f"backward pass of {spec.name!r}", bad, "pre-activation gradients",
+                                  "The gradient overflowed while flowing back.")
+        TB = T * B
+        dax2 = dax.reshape(TB, G * H)
+        grads = {
+            "weight_ih": dax2.T @ trace.x.reshape(TB, D),
+            "bias_ih": dax2.sum(axis=0),
+        }
+        h_prev = trace.states[0, :T].reshape(TB, H)
+        dw_hh = np.empty((G * H, H), dtype=self.dtype)
+        dw_hh[: G1 * H] = dah1.reshape(TB, G1 * H).T @ h_prev
+        db_hh = np.empty(G * H, dtype=self.dtype)
+        db_hh[: G1 * H] = dah1.reshape(TB, G1 * H).sum(axis=0)
+        if spec.stage2:
+            dah2_2 = dah2.reshape(TB, (G - G1) * H)
+            dw_hh[G1 * H:] = dah2_2.T @ trace.u.reshape(TB, H)
+            db_hh[G1 * H:] = dah2_2.sum(axis=0)
+        grads["weight_hh"] = dw_hh
+        grads["bias_hh"] = db_hh
+        for k, name in enumerate(spec.params):
+            grads[name] = dprm[k]
+        dx = (dax2 @ p["weight_ih"]).reshape(T, B, D)
+        state0 = {s: ds0[k] for k, s in enumerate(spec.state)}
+        return Grads(params=grads, x=dx, state0=state0)

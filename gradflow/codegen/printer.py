@@ -1,0 +1,126 @@
+"""Print SymPy expressions as Python source for Numba, from a whitelist of nodes.
+
+The printer knows a fixed set of nodes (numbers, symbols, ``+ * **``, ``sigmoid``,
+``tanh``, ``exp``, ``log``, ``relu``, ``step``, ``Abs``, ``Max``, ``Min``).  Anything else
+fails here, when the source is generated, with the cell's name and the offending node,
+instead of later inside Numba's compiler.  ``sigmoid`` and ``log(sigmoid(.))`` are printed
+as calls to numerically stable helpers (:data:`PRELUDE`).
+"""
+
+from __future__ import annotations
+
+import sympy
+from sympy.printing.pycode import PythonCodePrinter
+
+from ..errors import CodegenError
+from ..symbolic.functions import relu, sigmoid, step
+
+__all__ = ["KernelPrinter", "PRELUDE", "check_supported"]
+
+#: Helpers every generated module starts with: stable for every finite input (no overflow
+#: at |x| = 1000), NaN in, NaN out.
+PRELUDE = '''
+@njit(**JIT)
+def _sigmoid(x):
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+@njit(**JIT)
+def _log_sigmoid(x):
+    # log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), finite for every finite x
+    return min(x, 0.0) - math.log1p(math.exp(-abs(x)))
+
+
+@njit(**JIT)
+def _relu(x):
+    return x if x > 0.0 else (x if x != x else 0.0)
+
+
+@njit(**JIT)
+def _step(x):
+    return 1.0 if x > 0.0 else (x if x != x else 0.0)
+'''
+
+_FUNCS = {sigmoid, relu, step, sympy.tanh, sympy.exp, sympy.log, sympy.Abs, sympy.Max, sympy.Min}
+_NODES = (sympy.Add, sympy.Mul, sympy.Pow, sympy.Symbol, sympy.Number)
+
+
+def check_supported(expr: sympy.Expr, where: str) -> None:
+    """Raise :class:`CodegenError` if `expr` holds a node the printer does not know."""
+    for node in sympy.preorder_traversal(expr):
+        if isinstance(node, _NODES) or node.func in _FUNCS:
+            continue
+        if node in (sympy.S.NaN, sympy.S.Infinity, sympy.S.NegativeInfinity, sympy.S.ComplexInfinity):
+            raise CodegenError(f"{where}: the expression is not finite ({node})")
+        raise CodegenError(
+            f"{where}: cannot generate kernel code for {type(node).__name__} ({node}); "
+            f"supported functions are sigmoid, tanh, relu, step, exp, log, Abs, Max, Min"
+        )
+
+
+class KernelPrinter(PythonCodePrinter):
+    """SymPy to Python source for ``njit`` functions (``math`` functions, float literals)."""
+
+    def __init__(self, settings=None):
+        super().__init__({"fully_qualified_modules": True, **(settings or {})})
+
+    def _print_Integer(self, expr):
+        return f"{int(expr)}.0"
+
+    def _print_Rational(self, expr):
+        return repr(float(expr))
+
+    def _print_Float(self, expr):
+        return repr(float(expr))
+
+    def _print_sigmoid(self, expr):
+        return f"_sigmoid({self._print(expr.args[0])})"
+
+    def _print_relu(self, expr):
+        return f"_relu({self._print(expr.args[0])})"
+
+    def _print_step(self, expr):
+        return f"_step({self._print(expr.args[0])})"
+
+    def _print_tanh(self, expr):
+        return f"math.tanh({self._print(expr.args[0])})"
+
+    def _print_exp(self, expr):
+        return f"math.exp({self._print(expr.args[0])})"
+
+    def _print_log(self, expr):
+        (arg,) = expr.args
+        if arg.func is sigmoid:
+            return f"_log_sigmoid({self._print(arg.args[0])})"
+        return f"math.log({self._print(arg)})"
+
+    def _print_Abs(self, expr):
+        return f"abs({self._print(expr.args[0])})"
+
+    def _print_Max(self, expr):
+        return "max(" + ", ".join(self._print(a) for a in expr.args) + ")"
+
+    def _print_Min(self, expr):
+        return "min(" + ", ".join(self._print(a) for a in expr.args) + ")"
+
+    def _print_Pow(self, expr, rational=False):
+        base, exp = expr.args
+        b = self.parenthesize(base, 60)  # tighter than *, looser than atoms
+        if exp == 2:
+            return f"{b}*{b}"
+        if exp == -1:
+            return f"1.0/{b}"
+        if exp == sympy.Rational(1, 2):
+            return f"math.sqrt({self._print(base)})"
+        if exp.is_Integer:
+            return f"{b}**{int(exp)}"
+        return f"{b}**{self._print(exp)}"
+
+    def _print_Function(self, expr):
+        raise CodegenError(f"no kernel code for the function {expr.func.__name__} ({expr})")
+
+    def emptyPrinter(self, expr):
+        raise CodegenError(f"no kernel code for {type(expr).__name__} ({expr})")

@@ -1,0 +1,81 @@
+"""Configuration in one place: dtypes, tolerances, JIT flags and the kernel cache folder.
+
+Environment variables
+---------------------
+``GRADFLOW_CACHE_DIR``
+    Folder for generated kernel modules and Numba's compiled code.  Default:
+    ``$XDG_CACHE_HOME/gradflow`` (``~/.cache/gradflow``), or a folder in the system's
+    temporary directory when that is not writable.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "SUPPORTED_DTYPES",
+    "TOLERANCES",
+    "JIT_OPTIONS",
+    "tolerance",
+    "cache_dir",
+]
+
+#: dtypes every kernel is compiled for.
+SUPPORTED_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
+
+#: Relative and absolute tolerances per dtype, for comparisons against independent
+#: references.  ``"reference"``: the same quantity computed another way (PyTorch autograd,
+#: a slow NumPy loop, SymPy ``.subs()``); ``"finite_difference"``: against central
+#: differences, whose own truncation and rounding error dominates.
+TOLERANCES = {
+    np.dtype(np.float64): {
+        "reference": {"rtol": 1e-10, "atol": 1e-12},
+        "finite_difference": {"rtol": 1e-6, "atol": 1e-8},
+    },
+    np.dtype(np.float32): {
+        "reference": {"rtol": 1e-4, "atol": 1e-5},
+        "finite_difference": {"rtol": 2e-2, "atol": 2e-3},
+    },
+}
+
+#: Flags for every ``njit`` in generated modules.  No ``fastmath``: NaN and inf must stay
+#: visible; ``cache=True`` so that a second process loads compiled code from disk.
+JIT_OPTIONS = {"cache": True, "nogil": True}
+
+
+def tolerance(dtype, kind: str = "reference") -> dict[str, float]:
+    """Return ``{"rtol": ..., "atol": ...}`` for `dtype` and the comparison `kind`."""
+    return dict(TOLERANCES[np.dtype(dtype)][kind])
+
+
+def cache_dir() -> Path:
+    """The folder for generated kernel modules, created if needed.
+
+    ``GRADFLOW_CACHE_DIR`` wins; otherwise the user cache folder, and when that cannot be
+    written, a per-user folder under the system's temporary directory.
+    """
+    env = os.environ.get("GRADFLOW_CACHE_DIR")
+    if env:
+        path = Path(env).expanduser()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    candidates = [Path(base) / "gradflow"]
+    user = os.environ.get("USER") or (str(os.getuid()) if hasattr(os, "getuid") else "user")
+    candidates.append(Path(tempfile.gettempdir()) / f"gradflow-{user}")
+    for path in candidates:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            probe = path / ".write-probe"
+            probe.write_text("")
+            probe.unlink()
+            return path
+        except OSError:
+            continue
+    raise OSError(
+        "no writable folder for gradflow's kernel cache; set GRADFLOW_CACHE_DIR to one"
+    )

@@ -1,0 +1,66 @@
+"""The one exception family gradflow raises.
+
+Every error raised at the boundary derives from :class:`GradflowError` and also from
+the built-in exception a caller would expect (``ValueError``, ``TypeError``), so that
+``except ValueError`` keeps working.  Messages name the argument, what was given, what
+was expected and, where it helps, how to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "GradflowError",
+    "ShapeError",
+    "DTypeError",
+    "NonFiniteError",
+    "UnknownCellError",
+    "InvalidArgumentError",
+    "SpecError",
+    "CodegenError",
+]
+
+
+class GradflowError(Exception):
+    """Base class of every exception raised by gradflow."""
+
+
+class ShapeError(GradflowError, ValueError):
+    """An array argument has the wrong number of dimensions or the wrong sizes."""
+
+
+class DTypeError(GradflowError, TypeError):
+    """An array argument has the wrong dtype."""
+
+
+class NonFiniteError(GradflowError, ValueError):
+    """A NaN or an infinity was given, or appeared inside a computation.
+
+    Attributes
+    ----------
+    step : int or None
+        The time step at which the first non-finite value appeared (``None`` for inputs
+        checked as a whole).
+    component : str or None
+        The state component or array in which it appeared.
+    """
+
+    def __init__(self, message: str, *, step: int | None = None, component: str | None = None):
+        super().__init__(message)
+        self.step = step
+        self.component = component
+
+
+class UnknownCellError(GradflowError, ValueError):
+    """A cell name that is not in the catalogue."""
+
+
+class InvalidArgumentError(GradflowError, ValueError):
+    """An argument has an impossible value (a non-positive size, an unknown option...)."""
+
+
+class SpecError(GradflowError, ValueError):
+    """A cell specification is malformed (unknown symbol, missing state update...)."""
+
+
+class CodegenError(GradflowError, ValueError):
+    """An expression cannot be turned into kernel source (unsupported function...)."""

@@ -1,0 +1,67 @@
+# Template: the forward scan and backpropagation through time, generic over cells.
+#
+# This file is not imported.  gradflow.codegen copies it into every cell's generated
+# module, after the cell's unit functions, which it calls:
+#   fwd_units(ax, ah1, ah2, sp, prm, sn)          new state from one step's pre-activations
+#   rho_units(ax, ah1, sp, prm, u)                recurrent input of two-stage cells
+#   bwd_units(ax, ah1, ah2, sp, prm, dsn, dax, dah1, dah2, dsp, dprm)
+#   rho_bwd_units(ax, ah1, sp, prm, du, dax, dah1, dsp, dprm)
+# and the module constant STAGE2.  Shapes, with S state components, G gates (G1 of them
+# reading h_prev, G2 reading u), P per-unit parameters:
+#   ax (T, B, G*H)   input pre-activations x W_ih^T + b_ih (one GEMM, done by the caller)
+#   ah1 (T, B, G1*H), ah2 (T, B, G2*H)   recurrent pre-activations (written here)
+#   u (T, B, H) or (T, B, 0)             recurrent input (two-stage cells only)
+#   states (S, T+1, B, H)                states[:, 0] is the initial state
+#   prm (P, H)
+
+
+@njit(**JIT)
+def _add_bias(a, b):
+    for i in range(a.shape[0]):
+        for k in range(a.shape[1]):
+            a[i, k] += b[k]
+
+
+@njit(**JIT)
+def forward_kernel(ax, w1, b1, w2, b2, prm, states, ah1, ah2, u):
+    """Run the cell over T steps, writing states[:, 1:], ah1, ah2 and u."""
+    T = ax.shape[0]
+    for t in range(T):
+        np.dot(states[0, t], w1.T, ah1[t])
+        _add_bias(ah1[t], b1)
+        if STAGE2:
+            rho_units(ax[t], ah1[t], states[:, t], prm, u[t])
+            np.dot(u[t], w2.T, ah2[t])
+            _add_bias(ah2[t], b2)
+        fwd_units(ax[t], ah1[t], ah2[t], states[:, t], prm, states[:, t + 1])
+
+
+@njit(**JIT)
+def backward_kernel(ax, ah1, ah2, u, states, prm, w1, w2, dh, dsT, dax, dah1, dah2, ds0, dprm):
+    """Backpropagation through time.
+
+    dh (T, B, H): dL/dh_t from outside the recurrence; dsT (S, B, H): dL/d(final state).
+    Writes dax, dah1, dah2 (gradients of the pre-activations, for the weight GEMMs done by
+    the caller), ds0 (S, B, H) = dL/d(initial state), and accumulates dprm (P, H).
+    """
+    T = ax.shape[0]
+    ds = dsT.copy()
+    dsp = np.empty_like(ds)
+    tmp = np.empty_like(ds[0])
+    for t in range(T - 1, -1, -1):
+        ds[0] += dh[t]
+        bwd_units(ax[t], ah1[t], ah2[t], states[:, t], prm, ds, dax[t], dah1[t], dah2[t], dsp, dprm)
+        if STAGE2:
+            np.dot(dah2[t], w2, tmp)
+            rho_bwd_units(ax[t], ah1[t], states[:, t], prm, tmp, dax[t], dah1[t], dsp, dprm)
+        np.dot(dah1[t], w1, tmp)
+        dsp[0] += tmp
+        ds, dsp = dsp, ds
+    ds0[:] = ds
+
+
+@njit(**JIT)
+def intermediates_kernel(ax, ah1, ah2, states, prm, out):
+    """Every named intermediate (gate values ...) at every step: out (K, T, B, H)."""
+    for t in range(ax.shape[0]):
+        intermediates_units(ax[t], ah1[t], ah2[t], states[:, t], prm, out[:, t])
