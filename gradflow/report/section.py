@@ -1,0 +1,88 @@
+"""What a study returns: a section of the report, with the data behind every figure.
+
+A study is a module in ``analysis/`` with a ``TITLE`` and a function
+``run(config: StudyConfig) -> Section``.  The report writer turns sections into
+Markdown and HTML and writes every figure's data next to it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["StudyConfig", "Figure", "Table", "Section"]
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """How to run a study.
+
+    Attributes
+    ----------
+    quick : bool
+        A small version (for CI and smoke tests): fewer seeds, shorter sequences.
+    seed : int
+        The base seed; the same seed gives the same section.
+    n_jobs : int
+        Worker processes for the study's grid of runs.
+    """
+
+    quick: bool = False
+    seed: int = 0
+    n_jobs: int = 1
+
+
+@dataclass
+class Figure:
+    """A matplotlib figure with its caption and the numbers it plots.
+
+    Attributes
+    ----------
+    name : str
+        File stem (``"lag_norms"``): ``figures/<section>-<name>.svg`` and
+        ``data/<section>-<name>.csv``.
+    figure : matplotlib.figure.Figure
+    caption : str
+        What to see in the figure.
+    data : dict[str, sequence]
+        Columns of equal length: every plotted number.
+    """
+
+    name: str
+    figure: Any
+    caption: str
+    data: dict
+
+
+@dataclass
+class Table:
+    """A table: column names and rows of values, with a caption."""
+
+    name: str
+    columns: list
+    rows: list
+    caption: str = ""
+
+
+@dataclass
+class Section:
+    """One study's part of the report.
+
+    Attributes
+    ----------
+    key : str
+        Short identifier, used in file names and ``--only``.
+    title : str
+    text : str
+        Markdown; equations in ``$...$`` / ``$$...$$``.
+    figures, tables : list
+    data : dict
+        Further JSON-serialisable results (``data/<key>.json``).
+    """
+
+    key: str
+    title: str
+    text: str = ""
+    figures: list = field(default_factory=list)
+    tables: list = field(default_factory=list)
+    data: dict = field(default_factory=dict)
