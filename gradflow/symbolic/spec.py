@@ -299,7 +299,7 @@ class CellSpec:
         params = {p: sympy.Symbol(p, **real) for p in self.params}
         known = {s.name: s for s in [*ax.values(), *ah.values(), *prev.values(), *params.values()]}
         global_dict: dict = {}
-        exec("from sympy import Integer, Float, Rational, Symbol", global_dict)  # noqa: S102
+        exec("from sympy import Integer, Float, Rational, Symbol, Function", global_dict)  # noqa: S102
         global_dict.update(FUNCTIONS)
         allowed_funcs = set(FUNCTIONS.values())
 
