@@ -68,7 +68,7 @@ def define_cell(name: str, *, gates, equations, register: bool = True, **options
     ...         h = (1 - f)*h_prev + f*n
     ...     ''', register=False)
     >>> spec.jacobian()[("h", "h")].direct
-    1 - sigmoid(ax_f + ah_f)
+    1 - sigmoid(ah_f + ax_f)
     """
     if name in CATALOGUE:
         raise SpecError(f"`name` {name!r} is a catalogue cell; choose another name")
