@@ -89,3 +89,14 @@ def test_a_second_process_loads_compiled_kernels_from_disk(tmp_path):
         assert hits == 0 and misses == 1, runs[0]  # compiled in the first process
         hits, misses = runs[1]["stats"][name]
         assert hits == 1 and misses == 0, runs[1]  # loaded from disk in the second
+
+
+def test_log_of_tanh_derivative_is_stable():
+    k = gradflow.Cell("lstm", 1, 1).kernels
+    for x in (0.0, 0.3, -2.0, 20.0):
+        np.testing.assert_allclose(k._log_dtanh(x), np.log(1 - np.tanh(x) ** 2), rtol=1e-13)
+    # where 1 - tanh(x)**2 underflows in double precision, the log is still exact
+    np.testing.assert_allclose(k._log_dtanh(400.0), np.log(4.0) - 800.0, rtol=1e-15)
+    np.testing.assert_allclose(k._log_dtanh(-400.0), np.log(4.0) - 800.0, rtol=1e-15)
+    printed = KernelPrinter().doprint(sympy.log(sympy.Abs(sympy.tanh(sympy.Symbol("a")) ** 2 - 1)))
+    assert printed == "_log_dtanh(a)"

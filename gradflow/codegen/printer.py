@@ -4,7 +4,7 @@ The printer knows a fixed set of nodes (numbers, symbols, ``+ * **``, ``sigmoid`
 ``tanh``, ``exp``, ``log``, ``relu``, ``step``, ``Abs``, ``Max``, ``Min``).  Anything else
 fails here, when the source is generated, with the cell's name and the offending node,
 instead of later inside Numba's compiler.  ``sigmoid`` and ``log(sigmoid(.))`` are printed
-as calls to numerically stable helpers (:data:`PRELUDE`).
+as calls to numerically stable helpers (:data:`PRELUDE`), and so is ``log(1 - tanh(.)**2)``.
 """
 
 from __future__ import annotations
@@ -32,6 +32,13 @@ def _sigmoid(x):
 def _log_sigmoid(x):
     # log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), finite for every finite x
     return min(x, 0.0) - math.log1p(math.exp(-abs(x)))
+
+
+@njit(**JIT)
+def _log_dtanh(x):
+    # log(1 - tanh(x)**2) = log(4) - 2|x| - 2 log1p(exp(-2|x|)), finite for every finite x
+    a = abs(x)
+    return 1.3862943611198906 - 2.0 * a - 2.0 * math.log1p(math.exp(-2.0 * a))
 
 
 @njit(**JIT)
@@ -95,6 +102,12 @@ class KernelPrinter(PythonCodePrinter):
         (arg,) = expr.args
         if arg.func is sigmoid:
             return f"_log_sigmoid({self._print(arg.args[0])})"
+        w = sympy.Wild("w")
+        inner = arg.args[0] if arg.func is sympy.Abs else arg
+        for candidate in ((inner, -inner) if arg.func is sympy.Abs else (inner,)):
+            match = candidate.match(1 - sympy.tanh(w) ** 2)
+            if match:
+                return f"_log_dtanh({self._print(match[w])})"
         return f"math.log({self._print(arg)})"
 
     def _print_Abs(self, expr):
