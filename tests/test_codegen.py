@@ -93,8 +93,8 @@ def test_a_second_process_loads_compiled_kernels_from_disk(tmp_path):
 
 def test_log_of_tanh_derivative_is_stable():
     k = gradflow.Cell("lstm", 1, 1).kernels
-    for x in (0.0, 0.3, -2.0, 20.0):
-        np.testing.assert_allclose(k._log_dtanh(x), np.log(1 - np.tanh(x) ** 2), rtol=1e-13)
+    for x in (0.0, 0.3, -2.0, 6.0):
+        np.testing.assert_allclose(k._log_dtanh(x), -2.0 * np.log(np.cosh(x)), rtol=1e-13, atol=1e-15)  # sech^2
     # where 1 - tanh(x)**2 underflows in double precision, the log is still exact
     np.testing.assert_allclose(k._log_dtanh(400.0), np.log(4.0) - 800.0, rtol=1e-15)
     np.testing.assert_allclose(k._log_dtanh(-400.0), np.log(4.0) - 800.0, rtol=1e-15)
