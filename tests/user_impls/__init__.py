@@ -1,0 +1,1 @@
+"""Implementations a user might write, correct and deliberately buggy, for the checks."""
