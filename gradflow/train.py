@@ -1,0 +1,40 @@
+"""Training cells on the long-lag tasks, on gradflow's own kernels (no deep-learning
+framework).
+
+A :class:`Model` is a :class:`~gradflow.Cell` with a linear readout; :func:`train` runs
+minibatch BPTT with :class:`Adam` or :class:`SGD`, clipping by global norm, early
+stopping on the task's own criterion (the 1997 rule: the last ``window`` training
+sequences all correct) and a test on fresh sequences.  The history keeps loss, accuracy,
+the gradient norm of every update and, at a few points during training, the gradient
+norm ``‖∂L/∂h_{T-lag}‖`` against the lag.
+
+>>> import gradflow
+>>> from gradflow import tasks, train
+>>> task = tasks.get("adding-uniform", length=10)
+>>> cell = gradflow.Cell("gru", task.input_size, 8, seed=0)
+>>> result = train.train(cell, task, max_sequences=640, test_size=64, verbose=False)
+>>> result.sequences, result.history["loss"].shape
+(640, (20,))
+"""
+
+from __future__ import annotations
+
+from ._train_loop import Model as Model
+from ._train_loop import TrainResult as TrainResult
+from ._train_loop import evaluate as evaluate
+from ._train_loop import initial_biases as initial_biases
+from ._train_loop import train as train
+from ._train_parts import SGD as SGD
+from ._train_parts import Adam as Adam
+from ._train_parts import Readout as Readout
+from ._train_parts import clip_by_global_norm as clip_by_global_norm
+from ._train_parts import global_norm as global_norm
+from ._train_parts import loss_fn as loss_fn
+from ._train_parts import mse_loss as mse_loss
+from ._train_parts import xent_loss as xent_loss
+from ._train_probe import lag_curve as lag_curve
+from ._train_probe import state_gradient_log10_norms as state_gradient_log10_norms
+
+__all__ = ["Model", "TrainResult", "train", "evaluate", "initial_biases", "SGD", "Adam", "Readout",
+           "clip_by_global_norm", "global_norm", "loss_fn", "mse_loss", "xent_loss",
+           "lag_curve", "state_gradient_log10_norms"]

@@ -1,0 +1,218 @@
+"""Task generators: targets recomputed here from the inputs, criteria, baselines, options."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from gradflow import tasks
+from gradflow.errors import GradflowError, InvalidArgumentError
+from gradflow.train import xent_loss
+
+
+def test_registry_names_and_errors():
+    assert set(tasks.names()) == {"adding", "adding-uniform", "temporal-order", "copy",
+                                  "long-lag", "reber"}
+    with pytest.raises(InvalidArgumentError, match="not a task"):
+        tasks.get("addition")
+    with pytest.raises(InvalidArgumentError, match="takes no option"):
+        tasks.get("adding", lenght=100)
+    with pytest.raises(InvalidArgumentError, match="length"):
+        tasks.get("adding", length=5)
+    with pytest.raises(InvalidArgumentError, match="order"):
+        tasks.get("temporal-order", order=4)
+    with pytest.raises(GradflowError, match="batch_size"):
+        tasks.get("copy", length=5).batch(0)
+    with pytest.raises(GradflowError, match="seed"):
+        tasks.get("copy", length=5).batch(2, seed=-1)
+
+
+@pytest.mark.parametrize("name", ["adding", "adding-uniform", "temporal-order", "copy",
+                                  "long-lag", "reber"])
+def test_batches_are_deterministic_and_padded(name):
+    task = tasks.get(name)
+    a, b, c = task.batch(8, seed=3), task.batch(8, seed=3), task.batch(8, seed=4)
+    for f in ("x", "y", "mask", "lengths"):
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+    assert not np.array_equal(a.x, c.x)
+    T, B, D = a.x.shape
+    assert (T, B, D) == (task.max_length, 8, task.input_size)
+    assert a.y.shape == (T, B, task.output_size) and a.mask.shape == (T, B)
+    for k in range(B):
+        L = a.lengths[k]
+        assert not a.x[L:, k].any() and not a.mask[L:, k].any()
+
+
+def test_adding_1997_targets_markers_and_positions():
+    T = 100
+    task = tasks.get("adding", length=T)
+    batch = task.batch(400, seed=0)
+    seen_first_marked = False
+    for k in range(batch.size):
+        L = int(batch.lengths[k])
+        assert T <= L <= T + T // 10
+        val, mark = batch.x[:L, k, 0], batch.x[:L, k, 1]
+        assert np.all((val >= -1) & (val <= 1))
+        ones = np.flatnonzero(mark == 1.0)
+        assert len(ones) == 2 and ones[0] < 10 and ones[1] < T // 2 - 1
+        assert set(np.flatnonzero(mark == -1.0)) == {0, L - 1} - set(ones)
+        assert set(np.unique(mark)) <= {-1.0, 0.0, 1.0}
+        if ones[0] == 0:
+            seen_first_marked = True
+            assert val[0] == 0.0
+        assert np.flatnonzero(batch.mask[:, k]).tolist() == [L - 1]
+        assert batch.y[L - 1, k, 0] == pytest.approx(0.5 + val[ones].sum() / 4, abs=1e-15)
+    assert seen_first_marked  # 400 sequences: P(never) = 0.9**400
+
+
+def test_adding_chance_baselines_by_monte_carlo():
+    task = tasks.get("adding", length=20, variable_length=False)
+    b = task.batch(40000, seed=1)
+    out = np.full_like(b.y, 0.5)
+    err = (out - b.y)[b.mask][:, 0]
+    # pair 0 is marked with probability p0 = 1/10 + (8/10)(1/8) + (1/10)(1/9) (i1 = 9 lies
+    # outside the first T/2 - 1 = 9 pairs); its value is then 0.  Var((X1 + X2)/4) =
+    # (2 - p0)/48; |sum/4| < 0.04 has probability 0.16 for one term, 1 - 0.92^2 for two.
+    p0 = 0.1 + 0.8 / 8 + 0.1 / 9
+    assert task.chance["loss"] == pytest.approx((2 - p0) / 48, rel=1e-12)
+    assert task.chance["accuracy"] == pytest.approx(p0 * 0.16 + (1 - p0) * (1 - 0.92 ** 2), rel=1e-12)
+    assert np.mean(err ** 2) == pytest.approx((2 - p0) / 48, rel=0.03)
+    assert task.correct(out, b).mean() == pytest.approx(task.chance["accuracy"], abs=0.01)
+    assert np.mean(b.x[0, :, 1] == 1) == pytest.approx(p0, abs=0.01)
+
+
+def test_adding_uniform_targets_and_mean_baseline():
+    task = tasks.get("adding-uniform", length=50)
+    b = task.batch(20000, seed=2)
+    mark = b.x[:, :, 1]
+    assert np.all(mark[:25].sum(axis=0) == 1) and np.all(mark[25:].sum(axis=0) == 1)
+    target = (b.x[:, :, 0] * mark).sum(axis=0)
+    np.testing.assert_allclose(b.y[-1, :, 0], target, rtol=0, atol=1e-15)
+    assert np.all(b.mask[-1]) and not b.mask[:-1].any()
+    assert np.var(target) == pytest.approx(1 / 6, rel=0.05)
+    assert task.chance["loss"] == pytest.approx(0.1667, abs=1e-4)
+
+
+@pytest.mark.parametrize("order", [2, 3])
+def test_temporal_order_sequences_and_classes(order):
+    task = tasks.get("temporal-order", length=100, order=order)
+    b = task.batch(300, seed=5)
+    # the paper's 1-based windows
+    windows = [(10, 20), (50, 60)] if order == 2 else [(10, 20), (33, 43), (66, 76)]
+    for k in range(b.size):
+        L = int(b.lengths[k])
+        assert 100 <= L <= 110
+        sym = "".join("abcdXYEB"[i] for i in b.x[:L, k].argmax(-1))
+        assert np.all(b.x[:L, k].sum(-1) == 1)
+        assert sym[0] == "E" and sym[-1] == "B"
+        pos = [i + 1 for i, s in enumerate(sym) if s in "XY"]
+        assert len(pos) == order
+        assert all(lo <= p <= hi for p, (lo, hi) in zip(pos, windows))
+        assert set(sym[1:-1]) - set("XY") <= set("abcd")
+        cls = int("".join("0" if sym[p - 1] == "X" else "1" for p in pos), 2)
+        assert b.mask[:, k].tolist().index(True) == L - 1 and b.mask[:, k].sum() == 1
+        assert b.y[L - 1, k].argmax() == cls and b.y[L - 1, k].sum() == 1
+
+
+def test_temporal_order_criterion_on_probabilities():
+    task = tasks.get("temporal-order", length=20, variable_length=False)
+    b = task.batch(4, seed=0)
+    logits = np.where(b.y > 0, math.log(0.75 / 0.25 * 3), 0.0)  # p(target) = 0.75
+    assert task.correct(logits, b).all()
+    logits = np.where(b.y > 0, math.log(0.65 / 0.35 * 3), 0.0)  # p(target) = 0.65 < 0.7
+    assert not task.correct(logits, b).any()
+    assert not task.correct(np.zeros_like(b.y), b).any()
+
+
+def test_copy_structure_and_memoryless_baseline():
+    T = 30
+    task = tasks.get("copy", length=T)
+    b = task.batch(64, seed=0)
+    inp, tgt = b.x.argmax(-1), b.y.argmax(-1)
+    assert b.x.shape[0] == T + 20 and b.mask.all()
+    letters = inp[:10]
+    assert np.all(letters < 8)
+    assert np.all(inp[10:T + 9] == 8) and np.all(inp[T + 9] == 9) and np.all(inp[T + 10:] == 8)
+    assert np.all(tgt[:T + 10] == 8)
+    np.testing.assert_array_equal(tgt[T + 10:], letters)
+    # memoryless: sure blanks, then uniform over the 8 letters
+    logits = np.full(b.y.shape, -np.inf)
+    logits[:T + 10, :, 8] = 0.0
+    logits[T + 10:, :, :8] = 0.0
+    logits = np.where(np.isfinite(logits), logits, -1e3)
+    loss, _ = xent_loss(logits, b.y, b.mask)
+    assert loss == pytest.approx(10 * math.log(8) / (T + 20), rel=1e-9)
+    assert task.chance["loss"] == pytest.approx(10 * math.log(8) / (T + 20))
+    assert task.correct(np.where(b.y > 0, 1.0, 0.0), b).all()
+
+
+def test_long_lag_sequences_and_baseline():
+    p = 12
+    task = tasks.get("long-lag", length=p)
+    b = task.batch(200, seed=1)
+    inp, tgt = b.x.argmax(-1), b.y.argmax(-1)
+    first = inp[0]
+    assert set(first) == {p - 1, p}
+    np.testing.assert_array_equal(inp[1:], np.broadcast_to(np.arange(p - 1)[:, None], (p - 1, 200)))
+    np.testing.assert_array_equal(tgt[:-1], inp[1:])
+    np.testing.assert_array_equal(tgt[-1], first)
+    # always guessing x at the end: right for half of the sequences
+    logits = np.where(b.y > 0, 1.0, 0.0)
+    logits[-1] = 0.0
+    logits[-1, :, p - 1] = 1.0
+    assert task.correct(logits, b).mean() == pytest.approx((first == p - 1).mean())
+    assert task.chance["loss"] == pytest.approx(math.log(2) / p)
+
+
+# the Reber grammar written as edges "state symbol next", independently of gradflow's table
+_EDGES = "0B1 1T2 1P3 2S2 2X4 3T3 3V5 4X3 4S6 5P4 5V6 6E9"
+
+
+def _legal_after(prefix: str) -> set:
+    table = {}
+    for e in _EDGES.split():
+        table.setdefault(int(e[0]), {})[e[1]] = int(e[2])
+    states = {0}
+    for ch in prefix:
+        states = {table[s][ch] for s in states if ch in table.get(s, {})}
+        assert states, f"{prefix!r} is not a Reber prefix"
+    return {ch for s in states for ch in table.get(s, {})}
+
+
+def test_embedded_reber_strings_and_targets():
+    task = tasks.get("reber")
+    b = task.batch(200, seed=7)
+    syms = task.SYMBOLS
+    for k in range(b.size):
+        L = int(b.lengths[k])
+        s = "".join(syms[i] for i in b.x[:L, k].argmax(-1))
+        assert s[0] == "B" and s[1] in "TP"
+        inner = s[2:-1]
+        assert inner.endswith("E") and _legal_after(inner) == set()
+        full = s + "E"       # the last input is the wrapper symbol; E follows
+        for t in range(L):
+            if t == 0:
+                legal = {"T", "P"}
+            elif t == L - 2:
+                legal = {s[1]}
+            elif t == L - 1:
+                legal = {"E"}
+            else:
+                legal = _legal_after(full[2:t + 1]) if t >= 2 else {"B"}
+            got = {syms[i] for i in np.flatnonzero(b.y[t, k] > 0)}
+            assert got == legal, (s, t)
+            np.testing.assert_allclose(b.y[t, k][b.y[t, k] > 0], 1 / len(legal))
+        assert b.mask[:, k].sum() == L
+
+
+def test_embedded_reber_criterion():
+    task = tasks.get("reber")
+    b = task.batch(16, seed=0)
+    good = np.where(b.y > 0, 1.0, 0.0)
+    assert task.correct(good, b).all()
+    bad = good.copy()
+    L = b.lengths
+    bad[L - 2, np.arange(16)] = np.where(b.y[L - 2, np.arange(16)] > 0, 0.0, 1.0)
+    assert not task.correct(bad, b).any()

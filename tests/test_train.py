@@ -1,0 +1,257 @@
+"""Training: losses, optimizers and clipping against hand-derived values, PyTorch and
+finite differences; gradient norms against lag against closed forms and autograd;
+determinism; early stopping."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import gradflow
+from gradflow import tasks, train
+from gradflow.errors import GradflowError, InvalidArgumentError
+from gradflow.tasks import Batch, Task
+
+from .conftest import assert_close
+
+
+def _fd(f, arr, eps=1e-6):
+    """Central differences of scalar f() with respect to every entry of arr (in place)."""
+    g = np.zeros_like(arr)
+    it = np.nditer(arr, flags=["multi_index"])
+    for _ in it:
+        i = it.multi_index
+        old = arr[i]
+        arr[i] = old + eps
+        fp = f()
+        arr[i] = old - eps
+        fm = f()
+        arr[i] = old
+        g[i] = (fp - fm) / (2 * eps)
+    return g
+
+
+def test_mse_loss_value_and_gradient_by_hand():
+    out = np.array([[[1.0, 2.0]], [[0.5, -1.0]]])       # (T=2, B=1, K=2)
+    y = np.array([[[0.0, 0.0]], [[1.0, 1.0]]])
+    mask = np.array([[False], [True]])
+    loss, d = train.mse_loss(out, y, mask)
+    # one masked step: ((0.5-1)^2 + (-1-1)^2) / 2
+    assert loss == pytest.approx((0.25 + 4.0) / 2)
+    np.testing.assert_allclose(d, [[[0, 0]], [[-0.5, -2.0]]])
+    with pytest.raises(GradflowError, match="mask"):
+        train.mse_loss(out, y, np.zeros((2, 1), bool))
+    with pytest.raises(GradflowError, match="mask"):
+        train.mse_loss(out, y, np.ones((3, 1), bool))
+
+
+def test_xent_loss_against_torch_and_finite_differences(torch):
+    rng = np.random.default_rng(0)
+    out = rng.standard_normal((4, 3, 5))
+    y = rng.dirichlet(np.ones(5), size=(4, 3))
+    mask = rng.random((4, 3)) < 0.6
+    mask[0, 0] = True
+    loss, d = train.xent_loss(out, y, mask)
+    t_out = torch.tensor(out[mask], requires_grad=True)
+    ref = torch.nn.functional.cross_entropy(t_out, torch.tensor(y[mask]), reduction="mean")
+    ref.backward()
+    assert_close(loss, ref.item())
+    assert_close(d[mask], t_out.grad.numpy())
+    assert not d[~mask].any()
+    fd = _fd(lambda: train.xent_loss(out, y, mask)[0], out)
+    assert_close(d, fd, kind="finite_difference")
+    # huge logits stay finite
+    big, _ = train.xent_loss(out * 1e4, y, mask)
+    assert math.isfinite(big)
+
+
+def test_clip_by_global_norm_by_hand_and_torch(torch):
+    g = {"a": np.array([3.0, 0.0]), "b": np.array([[0.0, 4.0]])}
+    norm = train.clip_by_global_norm(g, 1.0)
+    assert norm == pytest.approx(5.0)
+    np.testing.assert_allclose(g["a"], [0.6, 0.0])
+    np.testing.assert_allclose(g["b"], [[0.0, 0.8]])
+    g2 = {"a": np.array([0.3, 0.4])}
+    assert train.clip_by_global_norm(g2, 1.0) == pytest.approx(0.5)
+    np.testing.assert_allclose(g2["a"], [0.3, 0.4])            # below the threshold: unchanged
+    rng = np.random.default_rng(1)
+    arrs = [rng.standard_normal((3, 4)), rng.standard_normal(5)]
+    ts = [torch.zeros(a.shape, dtype=torch.float64, requires_grad=True) for a in arrs]
+    for t, a in zip(ts, arrs):
+        t.grad = torch.tensor(a)
+    ref = torch.nn.utils.clip_grad_norm_(ts, 0.7)
+    ours = {str(k): a.copy() for k, a in enumerate(arrs)}
+    norm = train.clip_by_global_norm(ours, 0.7)
+    assert_close(norm, ref.item())
+    for k, t in enumerate(ts):
+        # torch scales by max_norm / (norm + 1e-6); gradflow by max_norm / norm
+        assert_close(ours[str(k)] * norm / (norm + 1e-6), t.grad.numpy())
+    with pytest.raises(InvalidArgumentError, match="max_norm"):
+        train.clip_by_global_norm(ours, -1.0)
+
+
+def test_adam_first_step_by_hand():
+    # m_hat = g and v_hat = g^2 after one step: the update is lr * g / (|g| + eps)
+    p = {"w": np.array([1.0, -2.0, 0.5])}
+    g = {"w": np.array([0.3, -4.0, 1e-3])}
+    train.Adam(lr=0.1, eps=1e-8).step(p, g)
+    np.testing.assert_allclose(p["w"], [1.0 - 0.1 * 0.3 / (0.3 + 1e-8), -2.0 + 0.1 * 4 / (4 + 1e-8),
+                                        0.5 - 0.1 * 1e-3 / (1e-3 + 1e-8)], rtol=1e-14)
+
+
+@pytest.mark.parametrize("which", ["adam", "sgd", "sgd-momentum"])
+def test_optimizers_match_torch_over_steps(torch, which):
+    rng = np.random.default_rng(2)
+    A = rng.standard_normal((4, 4))
+    w0 = rng.standard_normal(4)
+    p = {"w": w0.copy()}
+    tw = torch.tensor(w0.copy(), requires_grad=True)
+    tA = torch.tensor(A)
+    if which == "adam":
+        ours, ref = train.Adam(lr=0.05), torch.optim.Adam([tw], lr=0.05)
+    elif which == "sgd":
+        ours, ref = train.SGD(lr=0.05), torch.optim.SGD([tw], lr=0.05)
+    else:
+        ours, ref = train.SGD(lr=0.05, momentum=0.9), torch.optim.SGD([tw], lr=0.05, momentum=0.9)
+    for _ in range(20):
+        # loss = 0.5 |A w|^2 + sum(sin w): gradient A^T A w + cos w
+        g = {"w": A.T @ A @ p["w"] + np.cos(p["w"])}
+        ours.step(p, g)
+        ref.zero_grad()
+        (0.5 * (tA @ tw).pow(2).sum() + torch.sin(tw).sum()).backward()
+        ref.step()
+    assert_close(p["w"], tw.detach().numpy())
+
+
+def test_optimizer_arguments_are_checked():
+    with pytest.raises(InvalidArgumentError, match="lr"):
+        train.Adam(lr=0.0)
+    with pytest.raises(InvalidArgumentError, match="momentum"):
+        train.SGD(lr=0.1, momentum=1.5)
+    cell = gradflow.Cell("rnn", 2, 3, seed=0)
+    with pytest.raises(InvalidArgumentError, match="optimizer"):
+        train.train(cell, "adding", optimizer="rmsprop", max_sequences=1, verbose=False)
+    with pytest.raises(InvalidArgumentError, match="input_size"):
+        train.train(cell, "copy", max_sequences=1, verbose=False)
+
+
+@pytest.mark.parametrize("cell_name,task_name,opts", [
+    ("lstm", "adding", {"length": 20}),
+    ("gru", "temporal-order", {"length": 20}),
+    ("rnn", "copy", {"length": 3}),
+])
+def test_model_gradients_against_finite_differences(cell_name, task_name, opts):
+    task = tasks.get(task_name, **opts)
+    cell = gradflow.Cell(cell_name, task.input_size, 3, seed=1)
+    model = train.Model(cell, task.output_size, seed=2)
+    batch = task.batch(2, seed=0)
+    _, _, grads = model.loss_and_gradients(task, batch)
+    for name, arr in model.params.items():
+        if arr.size > 40:           # a random sample of the large arrays' entries
+            continue
+        fd = _fd(lambda: model.loss_and_gradients(task, batch)[0], arr)
+        assert_close(grads[name], fd, kind="finite_difference", err_msg=name)
+    # weight_ih of the GRU / copy cells is larger: check one entry by hand
+    w = model.params["weight_ih"]
+    old = w[0, 0]
+    w[0, 0] = old + 1e-6
+    lp = model.loss_and_gradients(task, batch)[0]
+    w[0, 0] = old - 1e-6
+    lm = model.loss_and_gradients(task, batch)[0]
+    w[0, 0] = old
+    assert_close(grads["weight_ih"][0, 0], (lp - lm) / 2e-6, kind="finite_difference")
+
+
+def test_lag_norms_of_a_linear_rnn_are_a_power_law_without_underflow():
+    # h_t = W x_t + a Q h_{t-1} + b: dL/dh_k = (a Q^T)^(T-k) dL/dh_T, so
+    # log10 |dL/dh_k| = (T - k) log10 a + log10 |dL/dh_T| exactly; 1e-3^200 = 1e-600.
+    T, H, a = 200, 4, 1e-3
+    cell = gradflow.Cell("rnn-linear", 1, H, seed=0)
+    q, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((H, H)))
+    cell.params["weight_hh"][:] = a * q
+    x = np.random.default_rng(1).standard_normal((T, 2, 1))
+    trace = cell.forward(x)
+    dh = np.zeros((T, 2, H))
+    dh[-1] = [[1.0, 2.0, 0.0, -2.0], [3.0, 0.0, 0.0, 4.0]]
+    logn = train.state_gradient_log10_norms(cell, trace, dh)
+    k = np.arange(T + 1)
+    expect = (T - k)[:, None] * math.log10(a) + np.log10([3.0, 5.0])[None, :]
+    np.testing.assert_allclose(logn, expect, rtol=1e-12, atol=1e-9)
+
+
+def test_lag_norms_of_an_lstm_against_torch_autograd(torch):
+    T, B, H, D = 12, 3, 4, 2
+    cell = gradflow.Cell("lstm", D, H, seed=3)
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((T, B, D))
+    dh = rng.standard_normal((T, B, H)) * (rng.random((T, B, 1)) < 0.3)
+    logn = train.state_gradient_log10_norms(cell, cell.forward(x), dh)
+    P = {k: torch.tensor(v) for k, v in cell.params.items()}
+    h = torch.zeros(B, H, dtype=torch.float64, requires_grad=True)
+    c = torch.zeros(B, H, dtype=torch.float64)
+    hs, loss = [h], 0.0
+    for t in range(T):
+        gates = torch.tensor(x[t]) @ P["weight_ih"].T + P["bias_ih"] + hs[-1] @ P["weight_hh"].T + P["bias_hh"]
+        i, f, g, o = gates.split(H, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        hn = torch.sigmoid(o) * torch.tanh(c)
+        hn.retain_grad()
+        hs.append(hn)
+        loss = loss + (hn * torch.tensor(dh[t])).sum()
+    loss.backward()
+    ref = np.array([np.linalg.norm(hk.grad.numpy(), axis=1) for hk in hs])
+    with np.errstate(divide="ignore"):
+        ref = np.log10(ref)
+    finite = np.isfinite(ref)
+    assert np.array_equal(finite, np.isfinite(logn))
+    np.testing.assert_allclose(10 ** logn[finite], 10 ** ref[finite], rtol=1e-10)
+
+
+class _Always(Task):
+    """A task whose criterion holds (or fails) for every sequence."""
+
+    name, loss, input_size, output_size, max_length, stop_loss = "always", "mse", 1, 1, 5, 10.0
+
+    def __init__(self, ok: bool):
+        self.ok = ok
+
+    def _make(self, B, rng):
+        x = rng.standard_normal((5, B, 1))
+        mask = np.zeros((5, B), bool)
+        mask[-1] = True
+        return Batch(x, x * 0.5, mask, np.full(B, 5))
+
+    def correct(self, out, batch):
+        return np.full(batch.size, self.ok)
+
+
+def test_early_stopping_on_the_window_rule():
+    cell = gradflow.Cell("rnn", 1, 2, seed=0)
+    r = train.train(cell, _Always(True), batch_size=7, window=30, max_sequences=1000,
+                    test_size=0, probes=0, verbose=False)
+    assert r.solved and r.sequences == 35            # ceil(30 / 7) updates
+    r = train.train(cell, _Always(False), batch_size=7, window=30, max_sequences=100,
+                    test_size=0, probes=0, verbose=False)
+    assert not r.solved and r.sequences == 105 and len(r.history["loss"]) == 15
+
+
+def test_training_is_deterministic_and_learns():
+    task = tasks.get("adding-uniform", length=10)
+
+    def run(seed):
+        cell = gradflow.Cell("gru", 2, 8, seed=seed)
+        return train.train(cell, task, batch_size=16, lr=0.01, max_sequences=3200, seed=seed,
+                           test_size=256, probes=3, verbose=False)
+
+    a, b, c = run(0), run(0), run(1)
+    for k in ("loss", "grad_norm", "accuracy", "probe_log10_grad"):
+        np.testing.assert_array_equal(a.history[k], b.history[k])
+    for k, v in a.model.params.items():
+        np.testing.assert_array_equal(v, b.model.params[k])
+    assert a.test == b.test
+    assert not np.array_equal(a.history["loss"], c.history["loss"])
+    # it learns: test MSE well below the mean predictor's 1/6
+    assert a.test["loss"] < 0.2 * task.chance["loss"]
+    assert a.history["probe_log10_grad"].shape == (4, 11)
