@@ -37,6 +37,15 @@ _LAZY = {
     "state_jacobians": "gradflow.flow",
     "gradient_flow": "gradflow.flow",
     "lyapunov_spectrum": "gradflow.spectra",
+    "StateJacobians": "gradflow.flow",
+    "GradientFlow": "gradflow.flow",
+    "PathDecomposition": "gradflow.flow",
+    "path_decomposition": "gradflow.flow",
+    "memory_horizon": "gradflow.flow",
+    "jacobian_singular_values": "gradflow.spectra",
+    "SingularValues": "gradflow.spectra",
+    "LyapunovSpectrum": "gradflow.spectra",
+    "pascanu_bound": "gradflow.spectra",
 }
 _SUBMODULES = ("cells", "interop", "symbolic", "codegen", "config", "testing", "flow", "spectra",
                "tasks", "train", "report")
@@ -44,6 +53,9 @@ _SUBMODULES = ("cells", "interop", "symbolic", "codegen", "config", "testing", "
 __all__ = [
     "Cell", "Trace", "Grads", "CellSpec", "define_cell", "cells", "interop",
     "state_jacobians", "gradient_flow", "lyapunov_spectrum",
+    "StateJacobians", "GradientFlow", "PathDecomposition", "path_decomposition",
+    "memory_horizon", "jacobian_singular_values", "SingularValues", "LyapunovSpectrum",
+    "pascanu_bound",
     "GradflowError", "ShapeError", "DTypeError", "NonFiniteError", "UnknownCellError",
     "InvalidArgumentError", "SpecError", "CodegenError", "__version__",
 ]

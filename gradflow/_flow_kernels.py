@@ -1,0 +1,462 @@
+"""Numba kernels for Jacobian products, generic over cells (private).
+
+A cell's generated module supplies the unit-map partials of each step
+(``partials_kernel``); everything here works on those partials and the weights, so it is
+compiled once for every cell.
+
+The one-step Jacobian ``J_t = d s_t / d s_{t-1}`` of the stacked state (S components of H
+units, in ``spec.state`` order) is held in two parts, per step and batch row:
+
+``dense`` (n, B, S*H, Sd*H)
+    The first Sd column blocks in full (``Sd = 1``: the columns of ``h_{t-1}``, which the
+    recurrent matmul mixes; ``Sd = S`` for two-stage cells).
+``diag`` (n, B, S, S, H)
+    For column blocks ``c >= Sd``: block ``(a, c)`` is ``diag(diag[.., a, c, :])``.
+
+Products are renormalised after every step, row by row, by exact powers of two: a row's
+largest magnitude is kept in [0.5, 1) and the exponent is accumulated in an int64, so no
+rounding error is added and nothing underflows or overflows however long the product.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .config import JIT_OPTIONS
+
+#: exponent of a row that is exactly zero
+ZERO_EXP = -(2 ** 62)
+#: log10(2)
+LOG10_2 = math.log10(2.0)
+#: relative residual ||A A^T u - lam u|| / lam at which power iteration stops
+POWER_TOL = 1e-12
+#: power iterations before falling back to a full SVD
+POWER_MAXIT = 400
+
+
+# ---------------------------------------------------------------------- assembly
+@njit(**JIT_OPTIONS)
+def assemble_kernel(jah, jsp, rah, rsp, w1, w2, dense, diag):
+    """Assemble one-step Jacobians from unit-map partials and weights.
+
+    jah (n, S, G, B, H), jsp (n, S, S, B, H), rah (n, G, B, H), rsp (n, S, B, H) (size 0
+    for one-stage cells), w1 (G1*H, H), w2 (G2*H, H).  Writes dense (n, B, S*H, Sd*H) and
+    diag (n, B, S, S, H) as described in the module docstring.
+    """
+    n, S, G, B, H = jah.shape
+    G1 = w1.shape[0] // H
+    G2 = w2.shape[0] // H
+    Sd = dense.shape[3] // H
+    du = np.empty((H, H), dtype=dense.dtype)
+    for k in range(n):
+        for b in range(B):
+            D = dense[k, b]
+            D[:, :] = 0.0
+            for a in range(S):
+                for c in range(S):
+                    if c < Sd:
+                        for i in range(H):
+                            D[a * H + i, c * H + i] = jsp[k, a, c, b, i]
+                    else:
+                        for i in range(H):
+                            diag[k, b, a, c, i] = jsp[k, a, c, b, i]
+                # stage-one gates read h_{t-1} through w1
+                for g in range(G1):
+                    for i in range(H):
+                        coef = jah[k, a, g, b, i]
+                        if coef != 0.0:
+                            for j in range(H):
+                                D[a * H + i, j] += coef * w1[g * H + i, j]
+            if G2 > 0:
+                # second-stage gates read u; du/ds_{t-1}[c] = diag(rsp) (+ rah W1 for c = h)
+                for c in range(Sd):
+                    du[:, :] = 0.0
+                    for m in range(H):
+                        du[m, m] = rsp[k, c, b, m]
+                    if c == 0:
+                        for g in range(G1):
+                            for m in range(H):
+                                coef = rah[k, g, b, m]
+                                if coef != 0.0:
+                                    for j in range(H):
+                                        du[m, j] += coef * w1[g * H + m, j]
+                    for g2 in range(G2):
+                        wdu = np.dot(np.ascontiguousarray(w2[g2 * H:(g2 + 1) * H]), du)
+                        for a in range(S):
+                            for i in range(H):
+                                coef = jah[k, a, G1 + g2, b, i]
+                                if coef != 0.0:
+                                    for j in range(H):
+                                        D[a * H + i, c * H + j] += coef * wdu[i, j]
+
+
+@njit(**JIT_OPTIONS)
+def input_kernel(jax, jah, rax, w_ih, w2, out):
+    """d s_t / d x_t: out (n, B, S*H, D) from jax, jah (n, S, G, B, H), rax (n, G, B, H),
+    w_ih (G*H, D) and w2 (G2*H, H)."""
+    n, S, G, B, H = jax.shape
+    D = w_ih.shape[1]
+    G2 = w2.shape[0] // H
+    G1 = G - G2
+    ux = np.empty((H, D), dtype=out.dtype)
+    for k in range(n):
+        for b in range(B):
+            O = out[k, b]
+            O[:, :] = 0.0
+            for a in range(S):
+                for g in range(G):
+                    for i in range(H):
+                        coef = jax[k, a, g, b, i]
+                        if coef != 0.0:
+                            for d in range(D):
+                                O[a * H + i, d] += coef * w_ih[g * H + i, d]
+            if G2 > 0:
+                ux[:, :] = 0.0
+                for g in range(G):
+                    for m in range(H):
+                        coef = rax[k, g, b, m]
+                        if coef != 0.0:
+                            for d in range(D):
+                                ux[m, d] += coef * w_ih[g * H + m, d]
+                for g2 in range(G2):
+                    wux = np.dot(np.ascontiguousarray(w2[g2 * H:(g2 + 1) * H]), ux)
+                    for a in range(S):
+                        for i in range(H):
+                            coef = jah[k, a, G1 + g2, b, i]
+                            if coef != 0.0:
+                                for d in range(D):
+                                    O[a * H + i, d] += coef * wux[i, d]
+
+
+# ---------------------------------------------------------------------- renormalisation
+@njit(**JIT_OPTIONS)
+def _scale_pow2(row, e):
+    """row *= 2**(-e), exactly (in two halves when 2**(-e) itself is not representable)."""
+    if e == 0:
+        return
+    half = e // 2
+    f1 = math.ldexp(1.0, -half)
+    f2 = math.ldexp(1.0, -(e - half))
+    for j in range(row.shape[0]):
+        row[j] = (row[j] * f1) * f2
+
+
+@njit(**JIT_OPTIONS)
+def renorm_rows(V, E):
+    """Bring every row of V (R, C) to a largest magnitude in [0.5, 1); E (R,) += exponent."""
+    for i in range(V.shape[0]):
+        m = 0.0
+        for j in range(V.shape[1]):
+            v = abs(V[i, j])
+            if v > m or v != v:
+                m = v
+        if m != m or m == math.inf:
+            continue  # left for the caller's finiteness check
+        if m == 0.0:
+            E[i] = ZERO_EXP
+            continue
+        e = math.frexp(m)[1]
+        _scale_pow2(V[i], e)
+        E[i] += e
+
+
+@njit(**JIT_OPTIONS)
+def apply_right(V, Jd, Jg, H, out, tmp):
+    """out = V J for V (R, S*H), J given by Jd (S*H, Sd*H) and Jg (S, S, H); tmp (R, Sd*H)."""
+    S = Jg.shape[0]
+    Sd = Jd.shape[1] // H
+    np.dot(V, Jd, tmp)
+    out[:, :Sd * H] = tmp
+    for c in range(Sd, S):
+        for r in range(V.shape[0]):
+            for j in range(H):
+                acc = 0.0 * V[r, 0]
+                for a in range(S):
+                    acc += V[r, a * H + j] * Jg[a, c, j]
+                out[r, c * H + j] = acc
+
+
+@njit(**JIT_OPTIONS)
+def apply_left(Jd, Jg, Q, out):
+    """out = J Q for Q (S*H, p): the forward direction (Lyapunov vectors)."""
+    S = Jg.shape[0]
+    H = Jg.shape[2]
+    Sd = Jd.shape[1] // H
+    np.dot(Jd, np.ascontiguousarray(Q[:Sd * H]), out)
+    for a in range(S):
+        for c in range(Sd, S):
+            for i in range(H):
+                coef = Jg[a, c, i]
+                if coef != 0.0:
+                    for q in range(Q.shape[1]):
+                        out[a * H + i, q] += coef * Q[c * H + i, q]
+
+
+# ---------------------------------------------------------------------- norms
+@njit(**JIT_OPTIONS)
+def scaled_block(V, E, r0, r1, c0, c1, A):
+    """Copy V[r0:r1, c0:c1] to A (float64) with every row brought to the largest row
+    exponent; returns that exponent (ZERO_EXP when the block is exactly zero)."""
+    emax = ZERO_EXP
+    for i in range(r0, r1):
+        if E[i] > emax:
+            emax = E[i]
+    for i in range(r0, r1):
+        if E[i] == ZERO_EXP or emax == ZERO_EXP:
+            for j in range(c0, c1):
+                A[i - r0, j - c0] = 0.0
+            continue
+        d = E[i] - emax
+        if d > -1000:
+            f = math.ldexp(1.0, d)  # exact: a power of two well inside the range
+            for j in range(c0, c1):
+                A[i - r0, j - c0] = float(V[i, j]) * f
+        else:
+            for j in range(c0, c1):
+                A[i - r0, j - c0] = math.ldexp(float(V[i, j]), d)
+    return emax
+
+
+@njit(**JIT_OPTIONS)
+def frobenius_sq(A):
+    s = 0.0
+    for i in range(A.shape[0]):
+        for j in range(A.shape[1]):
+            s += A[i, j] * A[i, j]
+    return s
+
+
+@njit(**JIT_OPTIONS)
+def _power(A, u):
+    """Power iteration on A A^T from the unit vector u (updated in place).
+
+    Returns (lam, converged): lam = u^T A A^T u at the last iterate; converged when
+    ||A A^T u - lam u|| <= POWER_TOL * lam, which bounds the distance from lam to an
+    eigenvalue of A A^T (symmetric) by POWER_TOL * lam.
+    """
+    m = A.shape[0]
+    lam = 0.0
+    for it in range(POWER_MAXIT):
+        w = np.dot(A.T, u)
+        lam = np.dot(w, w)
+        if lam == 0.0 or lam != lam:
+            return lam, True
+        y = np.dot(A, w)
+        res = 0.0
+        ny = 0.0
+        for i in range(m):
+            r = y[i] - lam * u[i]
+            res += r * r
+            ny += y[i] * y[i]
+        if math.sqrt(res) <= POWER_TOL * lam:
+            return lam, True
+        u[:] = y / math.sqrt(ny)
+    return lam, False
+
+
+@njit(**JIT_OPTIONS)
+def top_singular_sq(A, u):
+    """Largest eigenvalue of A A^T (= sigma_max(A)**2) for A (m, n) float64.
+
+    Power iteration warm-started from `u` (m,) (the previous lag's vector; updated in
+    place), checked against the lower bounds sigma_max**2 >= ||row||**2, ||column||**2:
+    when the iteration settled below one of them (the start was an eigenvector of a lower
+    singular value) it is restarted from that row or column, from which the iterates only
+    rise.  Falls back to a full SVD when the iteration does not converge.
+    """
+    m, n = A.shape
+    best = 0.0
+    brow = -1
+    bcol = -1
+    for i in range(m):
+        s = 0.0
+        for j in range(n):
+            s += A[i, j] * A[i, j]
+        if s > best:
+            best, brow, bcol = s, i, -1
+    for j in range(n):
+        s = 0.0
+        for i in range(m):
+            s += A[i, j] * A[i, j]
+        if s > best:
+            best, brow, bcol = s, -1, j
+    if best == 0.0:
+        return 0.0
+    if best != best or best == math.inf:
+        return best
+    lam = 0.0
+    ok = True
+    nu = math.sqrt(np.dot(u, u))
+    if nu > 0.0 and nu < math.inf:
+        u /= nu
+        lam, ok = _power(A, u)
+    if lam < best * (1.0 - 4.0 * POWER_TOL) or not ok:
+        if bcol >= 0:
+            u[:] = A[:, bcol] / math.sqrt(best)
+        else:
+            u[:] = 0.0
+            u[brow] = 1.0
+        lam2, ok = _power(A, u)
+        lam = max(lam, lam2)
+    if not ok:
+        s = np.linalg.svd(np.ascontiguousarray(A), False)[1]
+        return s[0] * s[0]
+    return lam
+
+
+@njit(**JIT_OPTIONS)
+def log10_norm(V, E, blk, spectral, A, u):
+    """log10 of the spectral or Frobenius norm of the renormalised block
+    blk = (r0, r1, c0, c1) of V (true value: row i of V times 2**E[i])."""
+    r0, r1, c0, c1 = blk[0], blk[1], blk[2], blk[3]
+    Ab = A[:(r1 - r0) * (c1 - c0)].reshape((r1 - r0, c1 - c0))
+    emax = scaled_block(V, E, r0, r1, c0, c1, Ab)
+    if emax == ZERO_EXP:
+        return -math.inf
+    if spectral:
+        sq = top_singular_sq(Ab, u[:r1 - r0])
+    else:
+        sq = frobenius_sq(Ab)
+    if sq == 0.0:
+        return -math.inf
+    return 0.5 * math.log10(sq) + emax * LOG10_2
+
+
+# ---------------------------------------------------------------------- products
+@njit(**JIT_OPTIONS)
+def lagmap_kernel(dense, diag, t0, T, V, E, Vn, tmp, blocks, slot, spectral, out, ustate,
+                  A, snap_slot, snap_block, snaps, snap_exp):
+    """Propagate V_b <- V_b J_t backward over the steps t0 + n - 1 .. t0 of a chunk.
+
+    V (B, R, S*H), E (B, R) int64: the running product of the rows wanted (row i of the
+    true product is V[b, i] * 2**E[b, i]); Vn (B, R, S*H) and tmp (B, R, Sd*H) scratch.
+    After the step of array index t (lag T - t), and at lag 0 when the chunk ends at T,
+    for lags with slot[lag] >= 0 the log10 norms of blocks (nb, 4) are written to
+    out (nb, K, B) (spectral or Frobenius); ustate (nb, B, R) holds the warm starts;
+    A (R*S*H,) float64 scratch.  For lags with snap_slot[lag] >= 0 the block snap_block
+    is copied, rescaled, to snaps (Ks, B, r, c) float64 with its exponent in snap_exp.
+    Returns the first array index t whose product is not finite, or -1.
+    """
+    n = dense.shape[0]
+    B = V.shape[0]
+    H = diag.shape[4]
+    bad = -1
+    for b in range(B):
+        Vb = V[b]
+        Vnb = Vn[b]
+        if t0 + n == T:
+            _record(Vb, E[b], 0, b, blocks, slot, spectral, out, ustate, A, snap_slot,
+                    snap_block, snaps, snap_exp)
+        for k in range(n - 1, -1, -1):
+            t = t0 + k
+            apply_right(Vb, dense[k, b], diag[k, b], H, Vnb, tmp[b])
+            Vb[:, :] = Vnb
+            renorm_rows(Vb, E[b])
+            if not np.isfinite(Vb).all():
+                if t > bad:
+                    bad = t
+                break
+            _record(Vb, E[b], T - t, b, blocks, slot, spectral, out, ustate, A, snap_slot,
+                    snap_block, snaps, snap_exp)
+    return bad
+
+
+@njit(**JIT_OPTIONS)
+def _record(Vb, Eb, lag, b, blocks, slot, spectral, out, ustate, A, snap_slot, snap_block,
+            snaps, snap_exp):
+    s = slot[lag]
+    if s >= 0:
+        for q in range(blocks.shape[0]):
+            out[q, s, b] = log10_norm(Vb, Eb, blocks[q], spectral, A, ustate[q, b])
+    s = snap_slot[lag]
+    if s >= 0:
+        r0, r1, c0, c1 = snap_block[0], snap_block[1], snap_block[2], snap_block[3]
+        snap_exp[s, b] = scaled_block(Vb, Eb, r0, r1, c0, c1, snaps[s, b])
+
+
+@njit(**JIT_OPTIONS)
+def lossgrad_kernel(dense, diag, t0, dh, g, e, gn, tmp, out_h, out_s):
+    """One backward pass of a loss gradient with renormalisation, over a chunk.
+
+    g (B, 1, S*H), e (B, 1) int64: dL/ds_{t0+n} as mantissas and exponents on entry,
+    dL/ds_{t0} on exit.  For each array step t (descending) dh[t] (B, H) is added, then
+    log10 ||dL/dh_{t+1}|| and log10 ||dL/ds_{t+1}|| are written to out_h[t], out_s[t] (B,),
+    then g <- g J_t.  gn (B, 1, S*H), tmp (B, 1, Sd*H) scratch.  Returns the first step
+    with a non-finite gradient, or -1.
+    """
+    n = dense.shape[0]
+    B = g.shape[0]
+    H = dh.shape[2]
+    SH = g.shape[2]
+    for k in range(n - 1, -1, -1):
+        t = t0 + k
+        for b in range(B):
+            row = g[b, 0]
+            m = 0.0
+            for j in range(H):
+                v = abs(dh[t, b, j])
+                if v > m:
+                    m = v
+            if m > 0.0:
+                ed = math.frexp(m)[1]
+                if e[b, 0] == ZERO_EXP:
+                    row[:] = 0.0
+                    ne = ed
+                else:
+                    ne = max(e[b, 0], ed)
+                    _scale_pow2(row, ne - e[b, 0])
+                for j in range(H):
+                    row[j] += math.ldexp(float(dh[t, b, j]), -ne)
+                e[b, 0] = ne
+                renorm_rows(g[b], e[b])
+            if e[b, 0] == ZERO_EXP:
+                out_h[t, b] = -math.inf
+                out_s[t, b] = -math.inf
+            else:
+                sh = 0.0
+                ss = 0.0
+                for j in range(SH):
+                    v = float(row[j])
+                    if j < H:
+                        sh += v * v
+                    ss += v * v
+                out_h[t, b] = 0.5 * math.log10(sh) + e[b, 0] * LOG10_2 if sh > 0.0 else -math.inf
+                out_s[t, b] = 0.5 * math.log10(ss) + e[b, 0] * LOG10_2
+            apply_right(g[b], dense[k, b], diag[k, b], H, gn[b], tmp[b])
+            g[b, :, :] = gn[b]
+            renorm_rows(g[b], e[b])
+            if not np.isfinite(g[b]).all():
+                return t
+    return -1
+
+
+@njit(**JIT_OPTIONS)
+def lyapunov_kernel(dense, diag, t0, transient, Q, sums, running):
+    """Benettin's algorithm over a chunk of steps t0 .. t0 + n - 1.
+
+    Q (B, S*H, p): orthonormal vectors, replaced by the Q factor of J_t Q every step;
+    after `transient` steps log|R_ii| is added to sums (B, p) float64 and the running
+    means written to running (T - transient, B, p).  Returns the first step with a
+    non-finite product, or -1.
+    """
+    n = dense.shape[0]
+    B = Q.shape[0]
+    for k in range(n):
+        t = t0 + k
+        for b in range(B):
+            Z = np.empty(Q[b].shape, dtype=Q.dtype)
+            apply_left(dense[k, b], diag[k, b], Q[b], Z)
+            if not np.isfinite(Z).all():
+                return t
+            q, r = np.linalg.qr(Z)
+            Q[b] = q
+            if t >= transient:
+                cnt = t - transient + 1
+                for i in range(r.shape[1]):
+                    d = abs(float(r[i, i]))
+                    sums[b, i] += math.log(d) if d > 0.0 else -math.inf
+                    running[t - transient, b, i] = sums[b, i] / cnt
+    return -1

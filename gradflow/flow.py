@@ -1,0 +1,220 @@
+"""Gradient flow through time: one-step Jacobians, lag maps and loss gradients.
+
+Every Jacobian here is assembled from the partial derivatives SymPy derived from the
+cell's equations (the generated ``partials_units``) and the cell's weights; nothing is
+differentiated by hand.  Long products are renormalised after every step by exact powers
+of two, so a norm of 1e-4000 is reported as log10 = -4000 in float32 as in float64.
+
+>>> import numpy as np, gradflow
+>>> cell = gradflow.Cell("lstm", input_size=2, hidden_size=8, seed=0)
+>>> flow = gradflow.gradient_flow(cell, np.zeros((50, 1, 2)))
+>>> flow.log10_h.shape          # lags 0 .. 50, one batch row
+(51, 1)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _flow_steps as steps
+from . import _validate as check
+from .errors import InvalidArgumentError
+
+__all__ = ["StateJacobians", "GradientFlow", "state_jacobians", "gradient_flow",
+           "path_decomposition", "memory_horizon", "PathDecomposition"]
+
+from ._flow_path import PathDecomposition, memory_horizon, path_decomposition  # noqa: E402
+
+
+@dataclass(eq=False)
+class StateJacobians:
+    """One-step Jacobians of the stacked state over a whole sequence.
+
+    The state is the concatenation of the components in ``state`` order (``("h", "c")``
+    for LSTMs), each of H units, so S*H numbers per batch row.
+
+    Attributes
+    ----------
+    full : ndarray, shape (T, B, S*H, S*H), the cell's dtype
+        ``full[t - 1, b] = d s_t / d s_{t-1}`` for t = 1 .. T.
+    input : ndarray, shape (T, B, S*H, D), the cell's dtype
+        ``input[t - 1, b] = d s_t / d x_t``.
+    state : tuple of str
+        Component names, in stacking order.
+    hidden_size : int
+        H.
+    """
+
+    full: np.ndarray
+    input: np.ndarray
+    state: tuple
+    hidden_size: int
+
+    def block(self, of: str, wrt: str) -> np.ndarray:
+        """``d of_t / d wrt_{t-1}``, shape (T, B, H, H) (a view of :attr:`full`).
+
+        Parameters
+        ----------
+        of, wrt : str
+            State component names, e.g. ``block("c", "c")`` for an LSTM's cell path.
+        """
+        a, c = self._index("of", of), self._index("wrt", wrt)
+        H = self.hidden_size
+        return self.full[:, :, a * H:(a + 1) * H, c * H:(c + 1) * H]
+
+    def _index(self, arg, name):
+        if name not in self.state:
+            raise InvalidArgumentError(
+                f"`{arg}` {name!r} is not a state component; expected one of {list(self.state)}"
+            )
+        return self.state.index(name)
+
+
+def state_jacobians(cell, x, state0=None) -> StateJacobians:
+    """The full one-step state Jacobians ``d s_t / d s_{t-1}`` and ``d s_t / d x_t``.
+
+    Parameters
+    ----------
+    cell : Cell
+    x : array_like, shape (T, B, D)
+        Input sequence, of the cell's dtype.
+    state0 : array, tuple or dict, optional
+        Initial state, as for :meth:`Cell.forward`.
+
+    Returns
+    -------
+    StateJacobians
+        ``.full`` (T, B, S*H, S*H), ``.input`` (T, B, S*H, D), ``.block(of, wrt)``.
+    """
+    trace = steps.run(cell, x, state0)
+    st = steps.Steps(trace)
+    T, B, H, S, Sd = st.T, st.B, st.H, st.S, st.Sd
+    full = np.zeros((T, B, S * H, S * H), dtype=cell.dtype)
+    dx = np.empty((T, B, S * H, st.D), dtype=cell.dtype)
+    idx = np.arange(H)
+    for t0, dense, diag, dxc in st.chunks(inputs=True):
+        n = dense.shape[0]
+        full[t0:t0 + n, :, :, :Sd * H] = dense
+        for a in range(S):
+            for c in range(Sd, S):
+                full[t0:t0 + n, :, a * H + idx, c * H + idx] = diag[:, :, a, c, :]
+        dx[t0:t0 + n] = dxc
+    return StateJacobians(full=full, input=dx, state=tuple(cell.spec.state), hidden_size=H)
+
+
+def _quantile_summary(values: np.ndarray, quantiles) -> dict:
+    """{"median": (K,), "quantiles": (Q, K)} of values (K, B) over the batch axis."""
+    with np.errstate(invalid="ignore"):
+        return {
+            "median": np.median(values, axis=1),
+            "quantiles": np.quantile(values, quantiles, axis=1),
+        }
+
+
+@dataclass(eq=False)
+class GradientFlow:
+    """How far back the gradient reaches: log10 norms of Jacobian products over lags.
+
+    Attributes
+    ----------
+    lags : ndarray, shape (K,), int64
+        Lags k, sorted.
+    log10_h : ndarray, shape (K, B), float64
+        ``log10 || d h_T / d h_{T-k} ||`` (the h-block of the state Jacobian product).
+    log10_state : ndarray, shape (K, B), float64, or None
+        ``log10 || d s_T / d s_{T-k} ||`` of the full stacked state (None when
+        ``state=False`` was asked).
+    log10_loss_grad : ndarray, shape (T, B), float64, or None
+        ``log10 || dL/dh_t ||`` for t = 1 .. T, the total gradient (through the future
+        and from ``dh[t-1]``), when `dh` was given.
+    log10_loss_grad_state : ndarray, shape (T, B), float64, or None
+        The same for the whole state ``dL/ds_t``.
+    norm : str
+        ``"spectral"`` or ``"frobenius"``.
+    length : int
+        T.
+
+    Exactly zero products (a weight matrix of zeros) give ``-inf``; underflow never does.
+    """
+
+    lags: np.ndarray
+    log10_h: np.ndarray
+    log10_state: np.ndarray | None
+    log10_loss_grad: np.ndarray | None
+    log10_loss_grad_state: np.ndarray | None
+    norm: str
+    length: int
+    cell_name: str = field(default="")
+
+    def summary(self, quantiles=(0.1, 0.25, 0.5, 0.75, 0.9)) -> dict:
+        """Median and quantiles across the batch.
+
+        Returns
+        -------
+        dict
+            ``{"lags": (K,), "quantiles": (Q,), "log10_h": {"median": (K,), "quantiles":
+            (Q, K)}, "log10_state": ..., "log10_loss_grad": {... (T,) ...}}`` with the
+            entries that were computed.
+        """
+        q = np.asarray(quantiles, dtype=float)
+        if q.ndim != 1 or q.size == 0 or np.any((q < 0) | (q > 1)):
+            raise InvalidArgumentError(
+                f"`quantiles` must be a non-empty sequence of numbers in [0, 1]; got {quantiles!r}"
+            )
+        out = {"lags": self.lags, "quantiles": q}
+        for name in ("log10_h", "log10_state", "log10_loss_grad", "log10_loss_grad_state"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = _quantile_summary(value, q)
+        return out
+
+
+def gradient_flow(cell, x, state0=None, *, dh=None, lags=None, norm: str = "spectral",
+                  state: bool = True) -> GradientFlow:
+    """Norms of ``d h_T / d h_{T-k}`` for every lag k, and of ``dL/dh_t`` for a loss.
+
+    The product ``J_T J_{T-1} ... J_{T-k+1}`` is propagated backward from T once, as a
+    matrix, renormalised after every step; the norms at all lags come out of that one
+    sweep.
+
+    Parameters
+    ----------
+    cell : Cell
+    x : array_like, shape (T, B, D)
+    state0 : array, tuple or dict, optional
+        Initial state, as for :meth:`Cell.forward`.
+    dh : array_like, shape (T, B, H), optional
+        ``dL/dh_t`` from outside the recurrence; gives :attr:`GradientFlow.log10_loss_grad`
+        from one backward pass.
+    lags : sequence of int, optional
+        Lags in [0, T] (default: all).  Steps beyond the largest lag are not visited
+        (unless `dh` is given).
+    norm : {"spectral", "frobenius"}
+    state : bool
+        Also the norm of the full state product (rows of every component: costs S times
+        the h rows alone).
+
+    Returns
+    -------
+    GradientFlow
+    """
+    spectral = steps.check_norm(norm)
+    trace = steps.run(cell, x, state0)
+    st = steps.Steps(trace)
+    T, B, H, S = st.T, st.B, st.H, st.S
+    lags = steps.check_lags(lags, T)
+    if dh is not None:
+        dh = check.array("dh", dh, dtype=cell.dtype, shape=(T, B, H),
+                         hint="dh must be (T, B, H), like the trace's h")
+    R = S * H if state else H
+    blocks = [(0, H, 0, H)] + ([(0, R, 0, S * H)] if state and S > 1 else [])
+    out, _, _, loss_h, loss_s = st.backward_products(
+        np.arange(R), np.asarray(blocks, np.int64), lags, spectral, dh=dh)
+    log10_state = None
+    if state:
+        log10_state = out[1] if S > 1 else out[0].copy()
+    return GradientFlow(lags=lags, log10_h=out[0], log10_state=log10_state,
+                        log10_loss_grad=loss_h, log10_loss_grad_state=loss_s, norm=norm,
+                        length=T, cell_name=cell.spec.name)
