@@ -97,7 +97,7 @@ class CheckResult:
         self.tolerance = {"rtol": float(rtol), "atol": float(atol)}
         if a.size == 0:
             return 0.0
-        with np.errstate(invalid="ignore", over="ignore"):
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
             err = np.abs(a - r)
             ratio = np.where(err == 0, 0.0, err / (atol + rtol * np.abs(r)))
         # a NaN on either side is the worst possible element

@@ -156,6 +156,19 @@ class _StepImpl:
         return out
 
 
+class _ImplRaised(Exception):
+    """The implementation under test raised an exception."""
+
+
+def _guard(fn):
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # anything the user's code raises is a finding
+            raise _ImplRaised(f"{type(exc).__name__}: {exc}") from exc
+    return call
+
+
 def _adapter(impl):
     try:
         import torch
@@ -304,99 +317,121 @@ def check_implementation(impl, kind: str | None = None, *, examples: int = 10, s
     diag_found = {k: [] for k in ("gate order", "bias enters once", "cell equations")}
     diag_ok = {k: 0 for k in diag_found}
 
+    run_impl, grads_impl = _guard(ad.run), _guard(ad.grads)
     for e in range(examples):
-        D = ad.input_size or input_size or int(rng.integers(1, 4))
-        H = ad.hidden_size or hidden_size or int(rng.integers(1, 5))
-        T = length or int(rng.integers(2, 7))
-        B = batch or int(rng.integers(1, 3))
-        p = _draw_params(kind, D, H, rng, float(rng.uniform(0.5, 1.5)))
-        x = rng.standard_normal((T, B, D))
-        S = 2 if kind == "lstm" else 1
-        state0 = tuple(np.zeros((B, H)) if ad.zero_state() else rng.uniform(-0.9, 0.9, (B, H))
-                       for _ in range(S))
-        where = {"example": e}
-        # forward
-        h_impl = np.asarray(ad.run(p, x, state0), dtype=np.float64)
-        cell, tr = _gradflow(cell_name, p, x, state0)
-        if h_impl.shape != tr.h.shape:
-            R["forward"].fail(f"the implementation returned shape {h_impl.shape}; expected (T, B, H) = "
-                              f"{tr.h.shape}", where=where)
-        else:
-            shp = tr.h.shape
-            R["forward"].add(h_impl, tr.h, **ref, where=where,
-                             labels=lambda k: dict(zip(("step", "batch", "unit"),
-                                                       (int(i) for i in np.unravel_index(k, shp)))))
-        R["forward"].examples += 1
-        # backward
-        wh = rng.standard_normal((T, B, H))
-        g = cell.backward(tr, wh)
-        bw = R["backward"]
-        bw.examples += 1
-        if h_impl.shape == tr.h.shape:
-            if isinstance(ad, _StepImpl):
-                for name, (idx, num) in ad.grads(p, x, state0, wh, rng=rng).items():
-                    ana = g.x if name == "x" else g.params[name]
-                    bw.add(num, np.array([ana[i] for i in idx]), **fd,
-                           where={**where, "parameter": name},
-                           labels=lambda k, idx=idx: {"index": tuple(int(i) for i in idx[k])})
-            else:
-                gp, gx = ad.grads(p, x, state0, wh)
-                for name in _NAMES:
-                    bw.add(gp[name], g.params[name], **ref, where={**where, "parameter": name},
-                           labels=lambda k, s=g.params[name].shape: {"index": tuple(int(i) for i in np.unravel_index(k, s))})
-                bw.add(gx, g.x, **ref, where={**where, "parameter": "x"})
-        else:
-            bw.fail("not compared: the forward output has the wrong shape", where=where)
-        # bias split
-        for k, gname in enumerate(gates):
-            if kind == "gru" and gname == "n":
-                continue
-            q = {n: v.copy() for n, v in p.items()}
-            delta = rng.uniform(-1, 1, H)
-            q["bias_ih"][k * H:(k + 1) * H] += delta
-            q["bias_hh"][k * H:(k + 1) * H] -= delta
-            R["bias split"].add(ad.run(q, x, state0), h_impl, **ref, where={**where, "gate": gname})
-        R["bias split"].examples += 1
-        # output bounded
-        if "output bounded" in R:
-            q = {n: 3 * v for n, v in p.items()}
-            hb = np.asarray(ad.run(q, 3 * x, state0))
-            R["output bounded"].add_le(np.abs(hb).max(), 1.0, rtol=0, atol=1e-12, where=where)
-            R["output bounded"].examples += 1
-        # diagnoses
-        if _fits(ref, h_impl, tr.h):
-            for k in diag_ok:
-                diag_ok[k] += 1
-        else:
-            if G > 1:
-                for perm in itertools.permutations(range(G)):
-                    if perm == tuple(range(G)):
-                        continue
-                    _, t2 = _gradflow(cell_name, _permuted(p, perm, H), x, state0)
-                    if _fits(ref, h_impl, t2.h):
-                        order = " ".join(gates[i] for i in np.argsort(perm))
-                        diag_found["gate order"].append(
-                            f"matches {cell_name!r} with the gate blocks read in the order {order} "
-                            f"instead of {' '.join(gates)}")
-                        break
-            for k, gname in enumerate(gates):
-                for which, factor in itertools.product((("bias_ih",), ("bias_hh",), ("bias_ih", "bias_hh")),
-                                                       (2.0, 0.0)):
-                    q = {n: v.copy() for n, v in p.items()}
-                    for b in which:
-                        q[b][k * H:(k + 1) * H] *= factor
-                    _, t2 = _gradflow(cell_name, q, x, state0)
-                    if _fits(ref, h_impl, t2.h):
-                        what = " and ".join(f"{b}[{gname}]" for b in which)
-                        diag_found["bias enters once"].append(
-                            f"{what} {'enters twice' if factor == 2 else 'is missing'} "
-                            f"(gate {gname})")
-            for v in variants:
-                from ..cells import get
+        try:
+            _example(e, ad, run_impl, grads_impl, kind, cell_name, gates, variants, rng, R,
+                     diag_found, diag_ok, ref, fd, input_size, hidden_size, length, batch)
+        except _ImplRaised as exc:
+            R["forward"].fail(f"the implementation raised {exc}", where={"example": e})
+    _finish(R, diag_found, diag_ok, examples)
+    report = CheckReport(R.values(), subject=subject)
+    if isinstance(ad, _StepImpl):
+        R["backward"].note = "gradients of the step function by central finite differences"
+    return report.raise_if_failed() if raise_on_failure else report
 
-                _, t2 = _gradflow(v, p, x, state0)
+
+def _example(e, ad, run_impl, grads_impl, kind, cell_name, gates, variants, rng, R,
+             diag_found, diag_ok, ref, fd, input_size, hidden_size, length, batch):
+    """One random example of every property."""
+    G = len(gates)
+    D = ad.input_size or input_size or int(rng.integers(1, 4))
+    H = ad.hidden_size or hidden_size or int(rng.integers(1, 5))
+    T = length or int(rng.integers(2, 7))
+    B = batch or int(rng.integers(1, 3))
+    p = _draw_params(kind, D, H, rng, float(rng.uniform(0.5, 1.5)))
+    x = rng.standard_normal((T, B, D))
+    S = 2 if kind == "lstm" else 1
+    state0 = tuple(np.zeros((B, H)) if ad.zero_state() else rng.uniform(-0.9, 0.9, (B, H))
+                   for _ in range(S))
+    where = {"example": e}
+    # forward
+    h_impl = np.asarray(run_impl(p, x, state0), dtype=np.float64)
+    cell, tr = _gradflow(cell_name, p, x, state0)
+    if h_impl.shape != tr.h.shape:
+        R["forward"].fail(f"the implementation returned shape {h_impl.shape}; expected (T, B, H) = "
+                          f"{tr.h.shape}", where=where)
+    else:
+        shp = tr.h.shape
+        R["forward"].add(h_impl, tr.h, **ref, where=where,
+                         labels=lambda k: dict(zip(("step", "batch", "unit"),
+                                                   (int(i) for i in np.unravel_index(k, shp)))))
+    R["forward"].examples += 1
+    # backward
+    wh = rng.standard_normal((T, B, H))
+    g = cell.backward(tr, wh)
+    bw = R["backward"]
+    bw.examples += 1
+    if h_impl.shape == tr.h.shape:
+        if isinstance(ad, _StepImpl):
+            for name, (idx, num) in grads_impl(p, x, state0, wh, rng=rng).items():
+                ana = g.x if name == "x" else g.params[name]
+                bw.add(num, np.array([ana[i] for i in idx]), **fd,
+                       where={**where, "parameter": name},
+                       labels=lambda k, idx=idx: {"index": tuple(int(i) for i in idx[k])})
+        else:
+            gp, gx = grads_impl(p, x, state0, wh)
+            for name in _NAMES:
+                bw.add(gp[name], g.params[name], **ref, where={**where, "parameter": name},
+                       labels=lambda k, s=g.params[name].shape: {"index": tuple(int(i) for i in np.unravel_index(k, s))})
+            bw.add(gx, g.x, **ref, where={**where, "parameter": "x"})
+    else:
+        bw.fail("not compared: the forward output has the wrong shape", where=where)
+    # bias split
+    for k, gname in enumerate(gates):
+        if kind == "gru" and gname == "n":
+            continue
+        q = {n: v.copy() for n, v in p.items()}
+        delta = rng.uniform(-1, 1, H)
+        q["bias_ih"][k * H:(k + 1) * H] += delta
+        q["bias_hh"][k * H:(k + 1) * H] -= delta
+        R["bias split"].add(run_impl(q, x, state0), h_impl, **ref, where={**where, "gate": gname})
+    R["bias split"].examples += 1
+    # output bounded
+    if "output bounded" in R:
+        q = {n: 3 * v for n, v in p.items()}
+        hb = np.asarray(run_impl(q, 3 * x, state0))
+        R["output bounded"].add_le(np.abs(hb).max(), 1.0, rtol=0, atol=1e-12, where=where)
+        R["output bounded"].examples += 1
+    # diagnoses
+    if _fits(ref, h_impl, tr.h):
+        for k in diag_ok:
+            diag_ok[k] += 1
+    else:
+        if G > 1:
+            for perm in itertools.permutations(range(G)):
+                if perm == tuple(range(G)):
+                    continue
+                _, t2 = _gradflow(cell_name, _permuted(p, perm, H), x, state0)
                 if _fits(ref, h_impl, t2.h):
-                    diag_found["cell equations"].append(f"matches {v!r} ({get(v).description})")
+                    order = " ".join(gates[i] for i in np.argsort(perm))
+                    diag_found["gate order"].append(
+                        f"matches {cell_name!r} with the gate blocks read in the order {order} "
+                        f"instead of {' '.join(gates)}")
+                    break
+        for k, gname in enumerate(gates):
+            for which, factor in itertools.product((("bias_ih",), ("bias_hh",), ("bias_ih", "bias_hh")),
+                                                   (2.0, 0.0)):
+                q = {n: v.copy() for n, v in p.items()}
+                for b in which:
+                    q[b][k * H:(k + 1) * H] *= factor
+                _, t2 = _gradflow(cell_name, q, x, state0)
+                if _fits(ref, h_impl, t2.h):
+                    what = " and ".join(f"{b}[{gname}]" for b in which)
+                    diag_found["bias enters once"].append(
+                        f"{what} {'enters twice' if factor == 2 else 'is missing'} "
+                        f"(gate {gname})")
+        for v in variants:
+            from ..cells import get
+
+            _, t2 = _gradflow(v, p, x, state0)
+            if _fits(ref, h_impl, t2.h):
+                diag_found["cell equations"].append(f"matches {v!r} ({get(v).description})")
+
+
+def _finish(R, diag_found, diag_ok, examples):
+    for r in R.values():
+        r.examples = examples
     for k, found in diag_found.items():
         if k not in R:
             continue
@@ -410,7 +445,3 @@ def check_implementation(impl, kind: str | None = None, *, examples: int = 10, s
         else:
             r.verdict = INCONCLUSIVE
             r.note = "nothing of this kind explains the disagreement"
-    report = CheckReport(R.values(), subject=subject)
-    if isinstance(ad, _StepImpl):
-        R["backward"].note = "gradients of the step function by central finite differences"
-    return report.raise_if_failed() if raise_on_failure else report
