@@ -83,7 +83,7 @@ class CheckResult:
 
     # ------------------------------------------------------------------ accumulation
     def add(self, analytic, reference, *, rtol: float, atol: float, where: dict | None = None,
-            labels=None) -> float:
+            labels=None, shown=None) -> float:
         """Compare one more pair of arrays; keep the worst element.  Returns its ratio
         ``|a - r| / (atol + rtol |r|)`` (<= 1 passes).
 
@@ -109,7 +109,8 @@ class CheckResult:
             self.worst_error = float(err[k])
             floor = atol / rtol if rtol > 0 else atol
             self.relative_error = float(err[k] / max(abs(r[k]), floor, 1e-300))
-            self.analytic, self.reference = float(a[k]), float(r[k])
+            self.analytic = float(a[k] if shown is None else np.ravel(shown)[k])
+            self.reference = float(r[k])
             loc = dict(where or {})
             if labels is not None:
                 loc.update(labels(k))
@@ -126,7 +127,20 @@ class CheckResult:
         b = np.asarray(bound, dtype=np.float64).ravel()
         # below the bound counts as equal to it; above, the excess is the error
         return self.add(np.maximum(v, b), b, rtol=rtol, atol=atol, where=where,
-                        labels=labels) if v.size else 0.0
+                        labels=labels, shown=v) if v.size else 0.0
+
+    def merge(self, other: "CheckResult") -> None:
+        """Take `other`'s worst element if it is worse, and its failure."""
+        if other._ratio > self._ratio:
+            self._ratio = other._ratio
+            self.worst_error, self.relative_error = other.worst_error, other.relative_error
+            self.analytic, self.reference = other.analytic, other.reference
+            self.where = dict(other.where)
+            self.tolerance = dict(other.tolerance)
+        if other.verdict == FAIL:
+            self.verdict = FAIL
+        if other.note:
+            self.note = other.note
 
     def fail(self, note: str, *, where: dict | None = None) -> None:
         """Mark the property as failed for a reason that is not a numerical comparison."""

@@ -23,7 +23,7 @@ from .. import _validate as check
 from ..config import tolerance
 from ..errors import InvalidArgumentError
 from ._numeric import draw_case, flow_available, step_jacobians
-from ._result import FAIL, INCONCLUSIVE, CheckReport, CheckResult
+from ._result import INCONCLUSIVE, CheckReport, CheckResult
 
 __all__ = ["Identity", "IDENTITIES", "check_identity", "check_identities", "applicable"]
 
@@ -368,7 +368,7 @@ def _fd(res, pt):
 
     r = check_grads(pt.cell, pt.x, pt.state0, raise_on_failure=False, max_entries=60)
     res.tolerance = r.tolerance
-    res._merge(r)
+    res.merge(r)
 
 
 def _adjoint(res, pt):
@@ -441,19 +441,6 @@ def _torch(res, pt):
         res.add(g.state0[s], st[k].grad.numpy()[0], **tol, where={"quantity": f"grad state0[{s}]"})
 
 
-def _merge(self, other):
-    if other._ratio > self._ratio:
-        self._ratio = other._ratio
-        self.worst_error, self.relative_error = other.worst_error, other.relative_error
-        self.analytic, self.reference = other.analytic, other.reference
-        self.where = dict(other.where)
-    if other.verdict == FAIL:
-        self.verdict = FAIL
-    if other.note:
-        self.note = other.note
-
-
-CheckResult._merge = _merge
 
 IDENTITIES: dict[str, Identity] = {i.key: i for i in [
     Identity("rnn-step", "vanilla RNN: d h_t / d h_{t-1} = diag(phi'(a_t)) W_hh",

@@ -4,6 +4,7 @@ Every option is keyword-only and validated when the strategy is built (not when 
 drawn), raising :class:`gradflow.InvalidArgumentError`.  Sizes and ranges are given as
 an int or float (fixed) or a ``(low, high)`` pair (inclusive).
 
+>>> import numpy as np
 >>> from hypothesis import given
 >>> from gradflow.testing import strategies as gst
 >>> @given(gst.cell_inputs(cells=gst.cells(names=["lstm", "gru"], hidden_size=(1, 3))))
@@ -245,6 +246,7 @@ def states(cell, *, batch_size=1, scale: float = 1.0) -> st.SearchStrategy[tuple
 
     Examples
     --------
+    >>> import gradflow
     >>> cell = gradflow.Cell("lstm", 2, 2)
     >>> states(cell, batch_size=1).example()  # doctest: +SKIP
     (array([[0.5, 0. ]]), array([[-1. ,  0.25]]))
