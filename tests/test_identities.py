@@ -14,10 +14,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
+import gradflow
 from gradflow.errors import InvalidArgumentError
 from gradflow.testing import CheckFailure, IDENTITIES, check_identities, check_identity
 from gradflow.testing import identities as ids
 from gradflow.testing import strategies as gst
+from gradflow.testing._numeric import step_jacobians
 
 LSTM_F = ["lstm", "lstm-cifg", "lstm-nig", "lstm-nog", "lstm-niaf", "lstm-noaf"]
 BOTH = (np.float64, np.float32)
@@ -136,6 +138,15 @@ def test_gru_leak_path(case):
     _run("gru-leak", case)
 
 
+@given(gst.cell_inputs(cells=gst.cells(names=["mgu"], zero_recurrence=True, dtype=BOTH)))
+def test_mgu_leak_path(case):
+    """Minimal gated unit: the direct term of d h_t/d h_{t-1} is diag(1 - f) (SymPy, any
+    weights); with W_hh = 0 it is the whole one-step Jacobian (numbers).
+
+    Conditions: W_hh = 0 for the numerical part."""
+    _run("mgu-leak", case)
+
+
 @settings(max_examples=40)
 @given(gst.cell_inputs(cells=gst.cells(hidden_size=(1, 3), input_size=(1, 2), dtype=BOTH),
                        length=(1, 4)))
@@ -205,3 +216,18 @@ def test_check_identities_report_and_validation():
         check_identities("gru", identities=["cell-path"])
     with pytest.raises(InvalidArgumentError, match="unknown"):
         check_identities("gru", identities=["no-such-identity"])
+
+
+@pytest.mark.parametrize("rho", [0.5, 1.0, 1.3])
+def test_rnn_norm_bound_is_attained_by_a_scaled_orthogonal_linear_rnn(rho):
+    """Exact closed form: for the linear RNN with W_hh = rho Q (Q orthogonal),
+    d h_T/d h_k = W_hh^(T-k), whose spectral norm is rho^(T-k), the bound with equality.
+
+    Conditions: rnn-linear (phi' = 1), W_hh a multiple of an orthogonal matrix."""
+    cell = gradflow.Cell("rnn-linear", 2, 4, seed=1, init="orthogonal")
+    cell.params["weight_hh"] *= rho
+    x = np.random.default_rng(0).standard_normal((30, 1, 2))
+    _, J = step_jacobians(cell, x)
+    got = ids._log10_norm_products(J)[:, 0]
+    lags = 30 - np.arange(30)
+    np.testing.assert_allclose(got, lags * np.log10(rho), rtol=0, atol=1e-12)

@@ -363,6 +363,12 @@ def _gru_leak(res, pt):
     _compare_blocks(res, pt, {("h", "h"): _diag(z)})
 
 
+def _mgu_leak(res, pt):
+    _symbolic_direct(res, pt.cell.spec, "h", "h", "f", transform=lambda e: 1 - e)
+    f = _sig(pt.preact()["f"])
+    _compare_blocks(res, pt, {("h", "h"): _diag(1 - f)})
+
+
 def _fd(res, pt):
     from .checks import check_grads
 
@@ -475,6 +481,10 @@ IDENTITIES: dict[str, Identity] = {i.key: i for i in [
              "with W_hh = 0 it is the whole one-step Jacobian",
              "SymPy part: any weights; numeric part: W_hh = 0", ("gru", "gru-cho"),
              "SymPy simplification; z in NumPy", _gru_leak, zero_recurrence=True),
+    Identity("mgu-leak", "minimal gated unit: h_t = (1 - f) h_{t-1} + f n, so the direct edge of "
+             "d h_t/d h_{t-1} is diag(1 - f); with W_hh = 0 it is the whole one-step Jacobian",
+             "SymPy part: any weights; numeric part: W_hh = 0", ("mgu",),
+             "SymPy simplification; f in NumPy", _mgu_leak, zero_recurrence=True),
     Identity("finite-differences", "backward pass = central finite differences",
              "the cell is differentiable at the point; float64 differences", (),
              "central differences of the forward pass", _fd),
