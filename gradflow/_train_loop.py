@@ -247,8 +247,7 @@ def train(cell, task, *, batch_size: int = 32, max_sequences: int = 100_000,
     history["probe_log10_grad"] = np.array([c[:L] for c in probe_curves]).reshape(len(probe_curves), L)
     settings = {"cell": cell.spec.name, "hidden_size": cell.hidden_size, "task": task.name,
                 "task_options": task.options(), "batch_size": batch_size,
-                "max_sequences": max_sequences, "optimizer": getattr(optimizer, "__class__", type(optimizer)).__name__
-                if not isinstance(optimizer, str) else optimizer,
+                "max_sequences": max_sequences, "optimizer": optimizer if isinstance(optimizer, str) else type(optimizer).__name__,
                 "lr": lr, "clip": clip, "seed": seed, "window": window,
                 "parameters": int(sum(v.size for v in params.values()))}
     return TrainResult(model, task, solved, seen, wall, test, history, settings)

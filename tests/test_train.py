@@ -255,3 +255,57 @@ def test_training_is_deterministic_and_learns():
     # it learns: test MSE well below the mean predictor's 1/6
     assert a.test["loss"] < 0.2 * task.chance["loss"]
     assert a.history["probe_log10_grad"].shape == (4, 11)
+
+
+def _recipe_run(cell_name, task_name, budget=60_000):
+    """The recipe of analysis/training.py: H = 16, batches of 32, Adam 0.01, clip 1."""
+    task = tasks.get(task_name, length=100)
+    cell = gradflow.Cell(cell_name, task.input_size, 16, seed=0,
+                         forget_bias=None if cell_name == "rnn" else 3.0)
+    if cell_name == "lstm":
+        train.initial_biases(cell, input_bias=-3.0)
+    return train.train(cell, task, batch_size=32, lr=0.01, clip=1.0, max_sequences=budget,
+                       seed=0, test_size=2560, probes=0, verbose=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task_name", ["adding", "temporal-order"])
+def test_lstm_solves_the_1997_task_at_T100_and_a_tanh_rnn_does_not(task_name):
+    lstm = _recipe_run("lstm", task_name)
+    rnn = _recipe_run("rnn", task_name)
+    # the 1997 stopping rule (2,000 consecutive training sequences correct) within the
+    # budget, and at most 1% of 2,560 fresh test sequences wrong (the paper: 1 of 2,560)
+    assert lstm.solved and lstm.sequences < 60_000
+    assert lstm.test["wrong"] <= 25
+    # the tanh RNN of the same hidden size, same recipe and budget: no better than a
+    # net without memory (adding: 0.5 always is right for ~15%; temporal order: 0%)
+    task = lstm.task
+    assert not rnn.solved and rnn.sequences >= 60_000
+    assert rnn.test["accuracy"] < task.chance["accuracy"] + 0.05
+    assert rnn.test["loss"] > 0.8 * task.chance["loss"]
+
+
+def test_initial_biases_and_errors():
+    cell = gradflow.Cell("lstm", 2, 3, seed=0)
+    train.initial_biases(cell, input_bias=-2.5)
+    rows = cell.gate_slice("i")
+    np.testing.assert_array_equal(cell.params["bias_ih"][rows], -2.5)
+    np.testing.assert_array_equal(cell.params["bias_hh"][rows], 0.0)
+    with pytest.raises(InvalidArgumentError, match="input gate"):
+        train.initial_biases(gradflow.Cell("gru", 2, 3, seed=0), input_bias=-1.0)
+
+
+def test_cli_trains_and_writes_json(tmp_path, capsys):
+    from gradflow.cli import main
+
+    out = tmp_path / "run.json"
+    rc = main(["train", "adding-uniform", "--cell", "gru", "--length", "10", "--hidden", "8",
+               "--max-sequences", "640", "--test-size", "64", "--quiet", "--json", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 1 and "test:" in text and "stopping rule met: no" in text   # 640 < window
+    import json
+
+    data = json.loads(out.read_text())
+    assert data["sequences"] == 640 and len(data["history"]["loss"]) == 20
+    rc = main(["train", "adding", "--length", "3", "--quiet"])
+    assert rc == 2 and "length" in capsys.readouterr().err
