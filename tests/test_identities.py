@@ -16,8 +16,9 @@ from hypothesis import given, settings
 
 import gradflow
 from gradflow.errors import InvalidArgumentError
-from gradflow.testing import CheckFailure, IDENTITIES, check_identities, check_identity
-from gradflow.testing import identities as ids
+from gradflow.testing import (CheckFailure, CheckResult, IDENTITIES, check_identities,
+                              check_identity)
+from gradflow.testing import _references as ids
 from gradflow.testing import strategies as gst
 from gradflow.testing._numeric import step_jacobians
 
@@ -89,7 +90,7 @@ def test_total_cell_gradient_differs_when_recurrence_is_on():
                             scale=2.0)
     with pytest.raises(InvalidArgumentError, match="W_hh = 0"):
         check_identity("total-cell-path", cell, x, s0)
-    res = ids.CheckResult("total-cell-path", "")
+    res = CheckResult("total-cell-path", "")
     ids._total_cell_path(res, ids._Point(cell, x, s0, "vjp"))
     assert not res.passed and res.relative_error > 1e-3
 
