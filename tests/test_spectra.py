@@ -1,0 +1,241 @@
+"""Path decomposition, memory horizons, singular values, Lyapunov exponents and bounds.
+
+Expected values come from the trace's gate values (computed by the forward pass, not by
+the Jacobian code), plain NumPy products and decompositions, and closed forms.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import gradflow
+from gradflow.errors import InvalidArgumentError
+
+from .conftest import assert_close
+
+D = 2
+
+
+def _log10_backward_prod(g):
+    """log10 |prod of g over the last k steps| for k = 0 .. T: (T + 1, B, H)."""
+    logs = np.log10(np.abs(g[::-1]))
+    return np.concatenate([np.zeros((1,) + g.shape[1:]), np.cumsum(logs, axis=0)])
+
+
+@settings(max_examples=15)
+@given(seed=st.integers(0, 10_000), scale=st.floats(0.1, 4.0), bias=st.floats(-6.0, 6.0),
+       name=st.sampled_from(["lstm", "lstm-cifg", "lstm-nig", "lstm-nog", "lstm-noaf"]))
+def test_cell_path_is_product_of_forget_gates(seed, scale, bias, name):
+    cell = gradflow.Cell(name, D, 4, seed=seed, forget_bias=bias)
+    for k in cell.params:
+        cell.params[k] *= scale
+    x = np.random.default_rng(seed).standard_normal((25, 2, D))
+    pd = gradflow.path_decomposition(cell, x, total=False)
+    f = cell.forward(x).intermediate("f")
+    assert pd.component == "c"
+    assert_close(pd.log10_path_units, _log10_backward_prod(f))
+    assert_close(pd.log10_path, _log10_backward_prod(f).max(axis=2))
+
+
+@settings(max_examples=10)
+@given(seed=st.integers(0, 10_000), bias=st.floats(-3.0, 3.0),
+       norm=st.sampled_from(["spectral", "frobenius"]))
+def test_total_equals_cell_path_without_recurrent_weights(seed, bias, norm):
+    cell = gradflow.Cell("lstm", D, 5, seed=seed, forget_bias=bias)
+    cell.params["weight_hh"][:] = 0.0
+    x = np.random.default_rng(seed).standard_normal((30, 2, D))
+    pd = gradflow.path_decomposition(cell, x, norm=norm)
+    logs = _log10_backward_prod(cell.forward(x).intermediate("f"))
+    if norm == "spectral":
+        ref = logs.max(axis=2)
+    else:
+        ref = 0.5 * np.log10(np.sum(10.0 ** (2 * (logs - logs.max(axis=2, keepdims=True))),
+                                    axis=2)) + logs.max(axis=2)
+    assert_close(pd.log10_total, ref)
+    assert_close(pd.log10_share, np.zeros_like(ref), err_msg="share of the cell path")
+
+
+def test_path_share_below_one_with_recurrence_and_long_lags():
+    cell = gradflow.Cell("lstm", D, 6, seed=0, forget_bias=2.0)
+    x = np.random.default_rng(1).standard_normal((60, 3, D))
+    pd = gradflow.path_decomposition(cell, x)
+    assert pd.log10_total.shape == (61, 3)
+    assert np.all(np.isfinite(pd.log10_share))
+    assert_close(pd.share, 10.0 ** pd.log10_share)
+
+
+def test_lstm_nfg_direct_edge_is_identity():
+    cell = gradflow.Cell("lstm-nfg", D, 4, seed=2)
+    x = np.random.default_rng(2).standard_normal((20, 2, D))
+    pd = gradflow.path_decomposition(cell, x)
+    np.testing.assert_array_equal(pd.log10_path_units, 0.0)
+    # and with W_hh = 0 the total d c_T / d c_{T-k} is the identity
+    cell.params["weight_hh"][:] = 0.0
+    pd = gradflow.path_decomposition(cell, x, norm="frobenius")
+    assert_close(pd.log10_total, np.full((21, 2), 0.5 * math.log10(4)))
+
+
+@pytest.mark.parametrize("name,gate,leak", [("gru", "z", lambda z: z), ("gru-cho", "z", lambda z: z),
+                                            ("mgu", "f", lambda f: 1 - f)])
+def test_gru_leak_path(name, gate, leak):
+    cell = gradflow.Cell(name, D, 4, seed=4)
+    x = np.random.default_rng(3).standard_normal((15, 2, D))
+    pd = gradflow.path_decomposition(cell, x)
+    assert pd.component == "h"
+    g = leak(cell.forward(x).intermediate(gate))
+    assert_close(pd.log10_path_units, _log10_backward_prod(g))
+
+
+def test_path_decomposition_refuses_cells_without_a_direct_edge():
+    cell = gradflow.Cell("rnn", D, 3, seed=0)
+    with pytest.raises(InvalidArgumentError, match="no direct self edge"):
+        gradflow.path_decomposition(cell, np.zeros((3, 1, D)))
+    lstm = gradflow.Cell("lstm", D, 3, seed=0)
+    with pytest.raises(InvalidArgumentError, match="no direct edge h_t"):
+        gradflow.path_decomposition(lstm, np.zeros((3, 1, D)), component="h")
+
+
+def test_memory_horizon_closed_form():
+    # rnn-linear, W_hh = 0.5 I: log10 norm at lag k = -0.30103 k; below 1e-3 first at k = 10
+    cell = gradflow.Cell("rnn-linear", 1, 3, seed=0)
+    cell.params["weight_hh"][:] = 0.5 * np.eye(3)
+    flow = gradflow.gradient_flow(cell, np.zeros((30, 2, 1)))
+    np.testing.assert_array_equal(gradflow.memory_horizon(flow, threshold=1e-3), [10.0, 10.0])
+    np.testing.assert_array_equal(gradflow.memory_horizon(flow, threshold=0.3), [2.0, 2.0])
+    np.testing.assert_array_equal(gradflow.memory_horizon(flow, threshold=1e-30), [np.inf, np.inf])
+    curve = np.array([0.0, -1.0, -2.5, -4.0])
+    assert gradflow.memory_horizon(curve, threshold=1e-2) == 2.0
+    with pytest.raises(InvalidArgumentError, match="`threshold`"):
+        gradflow.memory_horizon(curve, threshold=0.0)
+
+
+def test_memory_horizon_of_forget_gates():
+    cell = gradflow.Cell("lstm", D, 4, seed=1, forget_bias=3.0)
+    x = np.random.default_rng(0).standard_normal((200, 2, D))
+    logs = _log10_backward_prod(cell.forward(x).intermediate("f")).max(axis=2)  # (T+1, B)
+    below = logs < -3
+    ref = np.where(below.any(0), np.argmax(below, axis=0), np.inf)
+    np.testing.assert_array_equal(gradflow.memory_horizon(cell, x, threshold=1e-3), ref)
+    trace = cell.forward(x)
+    np.testing.assert_array_equal(gradflow.memory_horizon(trace, threshold=1e-3), ref)
+    pd = gradflow.path_decomposition(cell, x, total=False)
+    np.testing.assert_array_equal(gradflow.memory_horizon(pd, threshold=1e-3), ref)
+
+
+@pytest.mark.parametrize("block", [("h", "h"), ("c", "h"), None])
+def test_singular_values_match_numpy_products(block):
+    cell = gradflow.Cell("lstm", D, 4, seed=6)
+    x = np.random.default_rng(6).standard_normal((12, 2, D))
+    lags = [0, 1, 5, 12]
+    sv = gradflow.jacobian_singular_values(cell, x, lags, block=block)
+    full = gradflow.state_jacobians(cell, x).full
+    H = 4
+    P = np.broadcast_to(np.eye(8), (2, 8, 8)).copy()
+    for k in range(13):
+        if k:
+            P = P @ full[12 - k]
+        if k in lags:
+            if block is None:
+                M = P
+            else:
+                a, c = ["h", "c"].index(block[0]), ["h", "c"].index(block[1])
+                M = P[:, a * H:(a + 1) * H, c * H:(c + 1) * H]
+            with np.errstate(divide="ignore"):  # lag 0 of (c, h) is the zero matrix
+                ref = np.log10(np.linalg.svd(M, compute_uv=False))
+            got = sv.log10[lags.index(k)]
+            resolved = ref > sv.log10_floor[lags.index(k)][:, None] + 2
+            np.testing.assert_allclose(got[resolved], ref[resolved], atol=1e-9)
+
+
+def test_singular_values_of_a_diagonal_linear_rnn():
+    lam = np.array([1.5, 0.9, 0.2])
+    cell = gradflow.Cell("rnn-linear", 1, 3, seed=0)
+    cell.params["weight_hh"][:] = np.diag(lam)
+    # lags where the spread (1.5 / 0.2)**k still fits in one float64 matrix
+    sv = gradflow.jacobian_singular_values(cell, np.zeros((400, 1, 1)), [0, 100, 200])
+    ref = np.array([0, 100, 200])[:, None] * np.log10(lam)
+    assert_close(sv.log10[:, 0], ref, err_msg="|lambda|^k")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_lyapunov_diagonal_linear(dtype):
+    lam = np.array([0.9, -0.5, 1.2, 0.1, -1.0])
+    cell = gradflow.Cell("rnn-linear", D, 5, seed=0, dtype=dtype)
+    cell.params["weight_hh"][:] = np.diag(lam)
+    x = np.random.default_rng(0).standard_normal((120, 2, D)).astype(dtype)
+    ly = gradflow.lyapunov_spectrum(cell, x, transient=20)
+    ref = np.sort(np.log(np.abs(lam.astype(dtype).astype(np.float64))))[::-1]
+    np.testing.assert_allclose(ly.exponents, np.broadcast_to(ref, (2, 5)),
+                               atol=10 * np.finfo(dtype).eps)
+    assert ly.running.shape == (100, 2, 5)
+    assert ly.converged.all()
+
+
+@pytest.mark.parametrize("name,a", [("rnn-linear", 1.3), ("rnn-linear", 0.7), ("rnn", 0.05)])
+def test_lyapunov_scaled_orthogonal(name, a):
+    H = 6
+    cell = gradflow.Cell(name, D, H, seed=1)
+    q, _ = np.linalg.qr(np.random.default_rng(3).standard_normal((H, H)))
+    cell.params["weight_hh"][:] = a * q
+    cell.params["bias_ih"][:] = 0.0
+    cell.params["bias_hh"][:] = 0.0
+    # zero input and state: the tanh RNN stays at h = 0, where J = a Q exactly
+    x = np.zeros((200, 1, D))
+    ly = gradflow.lyapunov_spectrum(cell, x, transient=10)
+    assert_close(ly.exponents, np.full((1, H), math.log(a)))
+
+
+def test_lyapunov_sum_is_mean_log_determinant():
+    """Sum of exponents = mean log|det J_t|; for tanh with W = a Q (|det| = a^H):
+    H log a + mean_t sum_j log(1 - h_tj^2), from the trace alone."""
+    H, a = 5, 0.3
+    cell = gradflow.Cell("rnn", D, H, seed=2)
+    q, _ = np.linalg.qr(np.random.default_rng(4).standard_normal((H, H)))
+    cell.params["weight_hh"][:] = a * q
+    x = 0.5 * np.random.default_rng(5).standard_normal((300, 2, D))
+    ly = gradflow.lyapunov_spectrum(cell, x, transient=50)
+    h = cell.forward(x).h[50:]
+    ref = H * math.log(a) + np.mean(np.sum(np.log(1 - h ** 2), axis=2), axis=0)
+    assert_close(ly.exponents.sum(axis=1), ref)
+    # the contraction bounds every exponent (tanh' <= 1)
+    assert np.all(ly.exponents <= math.log(a) + 1e-12)
+
+
+@pytest.mark.parametrize("name", ["rnn", "rnn-relu"])
+def test_lyapunov_under_pascanu_bound(name):
+    cell = gradflow.Cell(name, D, 6, seed=7, init="orthogonal")
+    x = np.random.default_rng(7).standard_normal((300, 2, D))
+    ly = gradflow.lyapunov_spectrum(cell, x, transient=30, n_exponents=3)
+    bound = gradflow.pascanu_bound(cell)
+    assert ly.exponents.shape == (2, 3)
+    assert np.all(ly.exponents <= bound.lyapunov_bound + 1e-12)
+    assert_close(bound.curve([0, 2]), [0.0, 2 * bound.log10_per_step])
+
+
+def test_lyapunov_lstm_reports_convergence():
+    cell = gradflow.Cell("lstm", D, 4, seed=0)
+    x = np.random.default_rng(0).standard_normal((400, 1, D))
+    ly = gradflow.lyapunov_spectrum(cell, x, transient=40, window=36, tol=1e-3)
+    assert ly.exponents.shape == (1, 8)
+    assert np.all(np.diff(ly.exponents[0]) <= 0)
+    assert_close(ly.drift, ly.running[-1] - ly.running[-37])
+    assert ly.converged[0] == (np.abs(ly.drift).max() <= 1e-3)
+    assert_close(ly.log10_per_step, ly.exponents / math.log(10))
+
+
+def test_spectra_bad_arguments():
+    cell = gradflow.Cell("lstm", D, 3, seed=0)
+    x = np.zeros((10, 1, D))
+    with pytest.raises(InvalidArgumentError, match="`transient`"):
+        gradflow.lyapunov_spectrum(cell, x, transient=10)
+    with pytest.raises(InvalidArgumentError, match="`n_exponents`"):
+        gradflow.lyapunov_spectrum(cell, x, n_exponents=7)
+    with pytest.raises(InvalidArgumentError, match="`block`"):
+        gradflow.jacobian_singular_values(cell, x, [1], block=("h", "z"))
+    with pytest.raises(InvalidArgumentError, match="vanilla RNNs"):
+        gradflow.pascanu_bound(cell)
