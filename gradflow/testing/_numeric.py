@@ -9,19 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _validate as check
 from ..errors import InvalidArgumentError
 
-__all__ = ["draw_case", "step_jacobians", "central_difference", "as_cell"]
-
-
-def as_cell(cell, *, input_size: int = 3, hidden_size: int = 3, seed: int | None = 0):
-    """A :class:`gradflow.Cell` from a Cell, a catalogue name or a CellSpec."""
-    from ..cell import Cell
-
-    if isinstance(cell, Cell):
-        return cell
-    return Cell(cell, input_size, hidden_size, seed=seed)
+__all__ = ["draw_case", "step_jacobians", "central_difference", "flow_available"]
 
 
 def draw_case(cell_name, rng: np.random.Generator, *, input_size=None, hidden_size=None,
@@ -165,6 +155,3 @@ def central_difference(fun, theta: np.ndarray, indices, eps: float):
         kink[k] = abs(right - left) > max(1e-4, 1e-3 * abs(grad[k]))
     return grad, kink
 
-
-def positive_int(name, value, minimum=1):
-    return check.positive_int(name, value, minimum=minimum)

@@ -303,7 +303,7 @@ def _gru_update(res, pt):
 
 def _gru_leak(res, pt):
     _symbolic_direct(res, pt.cell.spec, "h", "h", "z")
-    r, z, n = _gru_gates(pt)
+    _, z, _ = _gru_gates(pt)
     _compare_blocks(res, pt, {("h", "h"): _diag(z)})
 
 

@@ -4,8 +4,8 @@ Each :class:`Identity` compares what gradflow computes (one-step Jacobians from 
 backward pass and, when available, from :func:`gradflow.state_jacobians`; gradients from
 :meth:`Cell.backward`) with an independent reference: a closed form evaluated in NumPy
 from the parameters and the states, central finite differences, or PyTorch autograd.
-The closed forms below are *references to check against*, written from the papers; no
-computation of gradflow uses them.
+The closed forms (in :mod:`gradflow.testing._references`) are *references to check
+against*, written from the papers; no computation of gradflow uses them.
 
 >>> from gradflow.testing import IDENTITIES
 >>> print(IDENTITIES["cell-path"].conditions)
@@ -60,7 +60,6 @@ class Identity:
     reference: str
     run: Callable
     zero_recurrence: bool = False
-    min_examples: int = 1
 
     def applies_to(self, name: str) -> bool:
         return not self.cells or name in self.cells

@@ -38,6 +38,7 @@ from __future__ import annotations
 import copy
 import inspect
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -317,11 +318,11 @@ def check_implementation(impl, kind: str | None = None, *, examples: int = 10, s
     diag_found = {k: [] for k in ("gate order", "bias enters once", "cell equations")}
     diag_ok = {k: 0 for k in diag_found}
 
-    run_impl, grads_impl = _guard(ad.run), _guard(ad.grads)
+    ctx = _Ctx(ad, _guard(ad.run), _guard(ad.grads), kind, cell_name, gates, variants, rng, R,
+               diag_found, diag_ok, ref, fd, (input_size, hidden_size, length, batch))
     for e in range(examples):
         try:
-            _example(e, ad, run_impl, grads_impl, kind, cell_name, gates, variants, rng, R,
-                     diag_found, diag_ok, ref, fd, input_size, hidden_size, length, batch)
+            _example(e, ctx)
         except _ImplRaised as exc:
             R["forward"].fail(f"the implementation raised {exc}", where={"example": e})
     _finish(R, diag_found, diag_ok, examples)
@@ -331,9 +332,32 @@ def check_implementation(impl, kind: str | None = None, *, examples: int = 10, s
     return report.raise_if_failed() if raise_on_failure else report
 
 
-def _example(e, ad, run_impl, grads_impl, kind, cell_name, gates, variants, rng, R,
-             diag_found, diag_ok, ref, fd, input_size, hidden_size, length, batch):
+@dataclass
+class _Ctx:
+    """What every example of :func:`check_implementation` shares."""
+
+    ad: object
+    run: object
+    grads: object
+    kind: str
+    cell_name: str
+    gates: list
+    variants: tuple
+    rng: np.random.Generator
+    R: dict
+    found: dict
+    ok: dict
+    ref: dict
+    fd: dict
+    sizes: tuple
+
+
+def _example(e, ctx):
     """One random example of every property."""
+    ad, run_impl, grads_impl, R, rng = ctx.ad, ctx.run, ctx.grads, ctx.R, ctx.rng
+    kind, cell_name, gates, variants = ctx.kind, ctx.cell_name, ctx.gates, ctx.variants
+    diag_found, diag_ok, ref, fd = ctx.found, ctx.ok, ctx.ref, ctx.fd
+    input_size, hidden_size, length, batch = ctx.sizes
     G = len(gates)
     D = ad.input_size or input_size or int(rng.integers(1, 4))
     H = ad.hidden_size or hidden_size or int(rng.integers(1, 5))
