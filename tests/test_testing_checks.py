@@ -36,6 +36,11 @@ def test_nan_is_a_failure_and_exact_zero_tolerance_accepts_equality():
     assert not compare("z", "", [0.5], [0.5 + 1e-16], rtol=0, atol=0).passed
 
 
+def test_equal_infinities_match_and_unequal_ones_do_not():
+    assert compare("inf", "", [-np.inf, 1.0], [-np.inf, 1.0], rtol=1e-9, atol=0).passed
+    assert not compare("inf", "", [-np.inf], [-700.0], rtol=1e-9, atol=0).passed
+
+
 def test_inequality_check():
     res = CheckResult("bound", "")
     res.add_le([0.5, 0.9], [1.0, 1.0], rtol=0, atol=1e-12)

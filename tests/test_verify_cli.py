@@ -84,6 +84,14 @@ def test_numpy_step_function_from_a_file_path(monkeypatch, capsys):
     assert code == 1 and verdict(out, "cell equations") == "FAIL"
 
 
+def test_same_seed_same_table_other_seed_other_draws(monkeypatch, capsys):
+    args = ["tests/user_impls/numpy_step.py:rnn_step", "--kind", "rnn", "--examples", "2"]
+    first = verify(monkeypatch, capsys, *args, "--seed", "3")[1]
+    again = verify(monkeypatch, capsys, *args, "--seed", "3")[1]
+    other = verify(monkeypatch, capsys, *args, "--seed", "4")[1]
+    assert first == again and first != other
+
+
 def test_catalogue_cell(monkeypatch, capsys):
     code, out, _ = verify(monkeypatch, capsys, "lstm-cifg", "--examples", "3", "--seed", "5")
     assert code == 0, out

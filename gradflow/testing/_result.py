@@ -98,7 +98,7 @@ class CheckResult:
         if a.size == 0:
             return 0.0
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-            err = np.abs(a - r)
+            err = np.where(a == r, 0.0, np.abs(a - r))   # equal infinities match
             ratio = np.where(err == 0, 0.0, err / (atol + rtol * np.abs(r)))
         # a NaN on either side is the worst possible element
         ratio = np.where(np.isnan(ratio), np.inf, ratio)
