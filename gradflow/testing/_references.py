@@ -69,6 +69,19 @@ class _Point:
                       + hp @ p["weight_hh"][sl].T + p["bias_hh"][sl])
         return out
 
+    def rounding(self, g, gate_value):
+        """A bound on the relative difference, per step, between a sigmoid gate `g` computed
+        in the cell's precision and in float64: the pre-activation's rounding error
+        (sum of the magnitudes of its terms times (D + H + 2) eps) times (1 - gate), plus a
+        few eps for the sigmoid itself.  (T, B, H)."""
+        H, p = self.H, self.p
+        k = self.cell.spec.gates.index(g)
+        sl = slice(k * H, (k + 1) * H)
+        mag = (np.abs(self.x.astype(np.float64)) @ np.abs(p["weight_ih"][sl]).T + np.abs(p["bias_ih"][sl])
+               + np.abs(self.prev("h")) @ np.abs(p["weight_hh"][sl]).T + np.abs(p["bias_hh"][sl]))
+        n = self.x.shape[-1] + H + 2
+        return ((1 - gate_value) * mag * n + 4) * np.finfo(self.cell.dtype).eps
+
     def U(self, g):
         H, k = self.H, self.cell.spec.gates.index(g)
         return self.p["weight_hh"][k * H:(k + 1) * H]
@@ -183,6 +196,8 @@ def _forget_products(res, pt, f):
     tol = pt.tol
     T = f.shape[0]
     logf = np.log(f).sum(axis=0)                                    # (B, H)
+    # relative rounding of a product of T gates: the sum of the per-step bounds
+    drift = float(pt.rounding("f", f).sum(axis=0).max())
     for source, J in pt.jacobians():
         C = pt.block(J, "c", "c").astype(np.float64)                # (T, B, H, H)
         H = C.shape[-1]
@@ -192,7 +207,7 @@ def _forget_products(res, pt, f):
         d = np.diagonal(C, axis1=-2, axis2=-1)                      # (T, B, H)
         with np.errstate(divide="ignore"):
             logd = np.log(np.abs(d)).sum(axis=0)
-        res.add(logd, logf, rtol=0, atol=tol["rtol"] * max(1, T) ** 0.5 + 4 * T * np.finfo(pt.cell.dtype).eps,
+        res.add(logd, logf, rtol=0, atol=tol["rtol"] + drift,
                 where={"source": source, "part": "log of the diagonal of the product"},
                 labels=lambda k, s=logd.shape: {"batch": int(np.unravel_index(k, s)[0]),
                                                 "unit": int(np.unravel_index(k, s)[1])})
@@ -206,7 +221,8 @@ def _forget_products(res, pt, f):
                 M /= s
                 scale += np.log(s)
             E = np.diag(np.exp(logf[b] - scale)) if s else np.zeros((H, H))
-            res.add(M, E, **tol, where={"source": source, "part": "product of the blocks",
+            res.add(M, E, rtol=tol["rtol"] + drift, atol=tol["atol"],
+                    where={"source": source, "part": "product of the blocks",
                                         "batch": b})
 
 
@@ -235,11 +251,15 @@ def _total_cell_path(res, pt):
         off = D * (1 - np.eye(H))
         res.add(off, np.zeros_like(off), **tol, where={"k": k, "part": "off-diagonal"})
         d = np.diagonal(D, axis1=-2, axis2=-1)
-        ok = logf > np.log(np.finfo(np.float64).tiny) + 50
+        # the backward pass multiplies in the cell's precision: below its smallest normal
+        # number the product has underflowed, and only the log-space references hold it
+        ok = logf > np.log(np.finfo(cell.dtype).tiny) + 5
+        if not ok.all():
+            res.note = "entries whose product underflows the cell's dtype are skipped"
         with np.errstate(divide="ignore"):
             logd = np.log(np.abs(d))
         res.add(logd[ok], logf[ok], rtol=0,
-                atol=tol["rtol"] * max(1, T - k) ** 0.5 + 4 * (T - k) * np.finfo(cell.dtype).eps,
+                atol=tol["rtol"] + float(pt.rounding("f", f)[k:].sum(axis=0).max()),
                 where={"k": k, "T": T, "part": "log of the diagonal"})
 
 
