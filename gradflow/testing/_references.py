@@ -157,7 +157,8 @@ def _rnn_bound(res, pt):
             continue
         bound = lags * np.log10(w)  # gamma = 1 for tanh, ReLU and the identity
         ok = np.isfinite(lhs)
-        res.add_le(lhs[ok], bound[ok], rtol=0, atol=1e-9 * T, where={"source": source},
+        # log10 of the norms: a relative tolerance r on norms is an absolute one on logs
+        res.add_le(lhs[ok], bound[ok], rtol=0, atol=pt.tol["rtol"] * T, where={"source": source},
                    labels=lambda k, T=T, ok=ok: {"lag k": int(T - np.argwhere(ok)[k][0]),
                                                  "batch": int(np.argwhere(ok)[k][1])})
 

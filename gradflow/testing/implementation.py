@@ -415,7 +415,7 @@ def _example(e, ctx):
     if "output bounded" in R:
         q = {n: 3 * v for n, v in p.items()}
         hb = np.asarray(run_impl(q, 3 * x, state0))
-        R["output bounded"].add_le(np.abs(hb).max(), 1.0, rtol=0, atol=1e-12, where=where)
+        R["output bounded"].add_le(np.abs(hb).max(), 1.0, rtol=0, atol=ref["atol"], where=where)
         R["output bounded"].examples += 1
     # diagnoses
     if _fits(ref, h_impl, tr.h):
