@@ -147,6 +147,7 @@ def test_check_symbolic_validates():
 
 
 # ---------------------------------------------------------------------- check_implementation
+@pytest.mark.torch
 def test_pytorch_builtins_pass(torch):
     for module in (torch.nn.LSTM(2, 3), torch.nn.GRU(3, 2), torch.nn.RNN(2, 2),
                    torch.nn.RNN(2, 2, nonlinearity="relu")):
@@ -173,6 +174,7 @@ def test_a_step_function_running_another_kind_fails_forward():
     assert not rep["forward"].passed
 
 
+@pytest.mark.torch
 def test_check_implementation_validates(torch):
     with pytest.raises(InvalidArgumentError, match="`kind` must be one of"):
         check_implementation(torch.nn.Linear(2, 2))
