@@ -180,6 +180,85 @@ def apply_right(V, Jd, Jg, H, out, tmp):
 
 
 @njit(**JIT_OPTIONS)
+def _absmax_check(o):
+    """(max |o|, sum of o * 0): the second is 0 exactly when every entry is finite.
+
+    Four independent accumulators, so that the reductions pipeline (they cannot be
+    reordered into SIMD form without fastmath)."""
+    n = o.shape[0]
+    zero = o[0] * 0  # in o's dtype (NaN when o[0] is not finite, which is then reported)
+    m0 = m1 = m2 = m3 = zero
+    c0 = c1 = c2 = c3 = zero
+    j = 0
+    while j + 4 <= n:
+        x0, x1, x2, x3 = o[j], o[j + 1], o[j + 2], o[j + 3]
+        m0 = max(m0, abs(x0))
+        m1 = max(m1, abs(x1))
+        m2 = max(m2, abs(x2))
+        m3 = max(m3, abs(x3))
+        c0 += x0 * 0
+        c1 += x1 * 0
+        c2 += x2 * 0
+        c3 += x3 * 0
+        j += 4
+    while j < n:
+        x0 = o[j]
+        m0 = max(m0, abs(x0))
+        c0 += x0 * 0
+        j += 1
+    return max(max(m0, m1), max(m2, m3)), (c0 + c1) + (c2 + c3)
+
+
+@njit(**JIT_OPTIONS)
+def step_rows(V, Jd, Jg, H, E, out, tmp):
+    """out = V J with every row renormalised (E += its exponent).
+
+    V (R, S*H), J given by Jd (S*H, Sd*H) and Jg (S, S, H); tmp (R, Sd*H) scratch.
+    Returns False when a row is not finite.  The loops are branch-free so that they
+    vectorise: the largest magnitude by max(), non-finite values by a sum of v * 0.
+    """
+    S = Jg.shape[0]
+    Sd = Jd.shape[1] // H
+    R = V.shape[0]
+    C = out.shape[1]
+    np.dot(V, Jd, tmp)
+    unit = np.empty(1, dtype=out.dtype)
+    ok = True
+    for r in range(R):
+        o = out[r]
+        v = V[r]
+        tr = tmp[r]
+        for j in range(Sd * H):
+            o[j] = tr[j]
+        for c in range(Sd, S):
+            g0 = Jg[0, c]
+            for j in range(H):
+                o[c * H + j] = v[j] * g0[j]
+            for a in range(1, S):
+                ga = Jg[a, c]
+                for j in range(H):
+                    o[c * H + j] += v[a * H + j] * ga[j]
+        m, chk = _absmax_check(o)
+        if chk != 0:
+            ok = False
+            continue
+        if m == 0:
+            E[r] = ZERO_EXP
+            continue
+        e = math.frexp(float(m))[1]
+        if e != 0:
+            if -100 < e < 100:
+                unit[0] = math.ldexp(1.0, -e)  # exact in either dtype
+                f = unit[0]
+                for j in range(C):
+                    o[j] *= f
+            else:
+                _scale_pow2(o, e)
+            E[r] += e
+    return ok
+
+
+@njit(**JIT_OPTIONS)
 def apply_left(Jd, Jg, Q, out):
     """out = J Q for Q (S*H, p): the forward direction (Lyapunov vectors)."""
     S = Jg.shape[0]
@@ -308,10 +387,37 @@ def top_singular_sq(A, u):
 
 
 @njit(**JIT_OPTIONS)
+def _log10_frobenius(V, E, r0, r1, c0, c1):
+    """log10 of the Frobenius norm of the block of V (rows times 2**E) without a copy."""
+    emax = ZERO_EXP
+    for i in range(r0, r1):
+        if E[i] > emax:
+            emax = E[i]
+    if emax == ZERO_EXP:
+        return -math.inf
+    total = 0.0
+    for i in range(r0, r1):
+        if E[i] == ZERO_EXP:
+            continue
+        s = 0.0
+        for j in range(c0, c1):
+            v = float(V[i, j])
+            s += v * v
+        d = 2 * (E[i] - emax)
+        if d > -2000:
+            total += math.ldexp(s, d)
+    if total == 0.0:
+        return -math.inf
+    return 0.5 * math.log10(total) + emax * LOG10_2
+
+
+@njit(**JIT_OPTIONS)
 def log10_norm(V, E, blk, spectral, A, u):
     """log10 of the spectral or Frobenius norm of the renormalised block
     blk = (r0, r1, c0, c1) of V (true value: row i of V times 2**E[i])."""
     r0, r1, c0, c1 = blk[0], blk[1], blk[2], blk[3]
+    if not spectral:
+        return _log10_frobenius(V, E, r0, r1, c0, c1)
     Ab = A[:(r1 - r0) * (c1 - c0)].reshape((r1 - r0, c1 - c0))
     emax = scaled_block(V, E, r0, r1, c0, c1, Ab)
     if emax == ZERO_EXP:
@@ -350,17 +456,18 @@ def lagmap_kernel(dense, diag, t0, T, V, E, Vn, tmp, blocks, slot, spectral, out
         if t0 + n == T:
             _record(Vb, E[b], 0, b, blocks, slot, spectral, out, ustate, A, snap_slot,
                     snap_block, snaps, snap_exp)
+        cur, nxt = Vb, Vnb
         for k in range(n - 1, -1, -1):
             t = t0 + k
-            apply_right(Vb, dense[k, b], diag[k, b], H, Vnb, tmp[b])
-            Vb[:, :] = Vnb
-            renorm_rows(Vb, E[b])
-            if not np.isfinite(Vb).all():
+            if not step_rows(cur, dense[k, b], diag[k, b], H, E[b], nxt, tmp[b]):
                 if t > bad:
                     bad = t
                 break
-            _record(Vb, E[b], T - t, b, blocks, slot, spectral, out, ustate, A, snap_slot,
+            cur, nxt = nxt, cur
+            _record(cur, E[b], T - t, b, blocks, slot, spectral, out, ustate, A, snap_slot,
                     snap_block, snaps, snap_exp)
+        if n % 2 == 1:
+            Vb[:, :] = cur
     return bad
 
 
