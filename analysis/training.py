@@ -47,6 +47,10 @@ def _one(task_name: str, T: int, cell_name: str, budget: int, test: int, probes:
     cell = gradflow.Cell(cell_name, task.input_size, RECIPE["hidden"], seed=seed,
                          forget_bias=b.get("forget_bias"))
     train.initial_biases(cell, input_bias=b.get("input_bias"))
+    # load the kernels (and the BLAS they call) before limiting BLAS threads: the limit
+    # applies only to libraries already loaded
+    tmp = cell.copy()
+    tmp.backward(tmp.forward(np.zeros((1, 1, task.input_size))), np.zeros((1, 1, cell.hidden_size)))
     with threadpool_limits(1):
         t0 = time.perf_counter()
         r = train.train(cell, task, batch_size=RECIPE["batch_size"], optimizer=RECIPE["optimizer"],

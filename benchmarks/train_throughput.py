@@ -58,6 +58,15 @@ def _torch_step(torch, net, lin, params, opt, task, tb, clip):
     opt.step()
 
 
+def _load_kernels(cell) -> None:
+    """Run the cell's kernels once on a throwaway copy, so that the BLAS library they
+    call is loaded before ``threadpool_limits`` is entered (it limits only the libraries
+    already loaded)."""
+    tmp = cell.copy()
+    trace = tmp.forward(np.zeros((2, 1, cell.input_size), dtype=cell.dtype))
+    tmp.backward(trace, np.ones_like(trace.h))
+
+
 def run(cell: str = "lstm", task: str = "adding", length: int = 100, hidden: int = 16,
         batch: int = 32, updates: int = 30, warmup: int = 5, lr: float = 0.01,
         clip: float = 1.0, threads: int = 1, seed: int = 0) -> dict:
@@ -80,6 +89,7 @@ def run(cell: str = "lstm", task: str = "adding", length: int = 100, hidden: int
     batches = [t.batch(batch, rng) for _ in range(warmup + updates)]
     tbatches = [(torch.tensor(b.x), torch.tensor(b.y), torch.tensor(b.mask, dtype=torch.float64))
                 for b in batches]
+    _load_kernels(c)
     g_times, t_times = [], []
     with threadpool_limits(threads):
         for k in range(warmup + updates):
