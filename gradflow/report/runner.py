@@ -1,0 +1,250 @@
+"""Run the studies of ``analysis/`` and write the report.
+
+Each study is a module ``analysis/<key>.py`` with ``TITLE`` and ``run(config) -> Section``.
+Studies run one after another (each may spread its own grid over ``n_jobs`` processes);
+a missing study is skipped and a failing one becomes a section that says so.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import InvalidArgumentError
+from .section import Figure, Section, StudyConfig, Table
+
+__all__ = ["STUDY_ORDER", "FORMATS", "analysis_dir", "available_studies", "check_section",
+           "run_report", "ReportResult"]
+
+#: The studies in reading order; other modules found in ``analysis/`` follow them.
+STUDY_ORDER = ("derivations", "vanishing", "cell_state", "forget_bias", "exploding",
+               "spectra", "variants", "training", "claims")
+FORMATS = ("md", "html")
+
+
+def analysis_dir() -> Path:
+    """The folder of the studies: ``$GRADFLOW_ANALYSIS_DIR`` or ``analysis/`` beside the package."""
+    env = os.environ.get("GRADFLOW_ANALYSIS_DIR")
+    if env:
+        return Path(env).expanduser().resolve()
+    return Path(__file__).resolve().parents[2] / "analysis"
+
+
+def available_studies(folder: Path | None = None) -> list[str]:
+    """Keys of the study modules present, in reading order."""
+    folder = folder or analysis_dir()
+    if not folder.is_dir():
+        return []
+    present = {p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")}
+    ordered = [k for k in STUDY_ORDER if k in present]
+    return ordered + sorted(present - set(ordered))
+
+
+def _import_study(key: str, folder: Path):
+    """Import ``analysis.<key>`` with the folder's parent on ``sys.path`` (also for workers)."""
+    root = str(folder.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    # joblib's worker processes import the study module by name: let them find it too
+    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if root not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
+    return importlib.import_module(f"{folder.name}.{key}")
+
+
+@dataclass
+class ReportResult:
+    """What :func:`run_report` did.
+
+    Attributes
+    ----------
+    out : Path
+    sections : list of Section
+    seconds : dict[str, float]
+        Wall time per study.
+    skipped : list of str
+        Studies asked for but absent.
+    failed : dict[str, str]
+        Studies that raised, with the error.
+    problems : list of str
+        Figures or data that broke the report's rules (empty, NaN, unlabelled).
+    files : list of Path
+    """
+
+    out: Path
+    sections: list = field(default_factory=list)
+    seconds: dict = field(default_factory=dict)
+    skipped: list = field(default_factory=list)
+    failed: dict = field(default_factory=dict)
+    problems: list = field(default_factory=list)
+    files: list = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.problems
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) or type(v).__module__ == "numpy"
+
+
+def check_section(section: Section) -> list[str]:
+    """The report's rules for one section: every figure has labelled axes with data, and
+    its data columns are of equal length, non-empty and free of NaN.
+
+    Returns
+    -------
+    list of str
+        One message per broken rule (empty when all hold).
+    """
+    import numpy as np
+
+    problems = []
+    for fig in section.figures:
+        where = f"{section.key}/{fig.name}"
+        if not fig.caption.strip():
+            problems.append(f"{where}: no caption")
+        if not fig.data:
+            problems.append(f"{where}: no data")
+        lengths = set()
+        for col, values in fig.data.items():
+            arr = np.asarray(values)
+            lengths.add(arr.shape[0] if arr.ndim else 1)
+            if arr.size == 0:
+                problems.append(f"{where}: column {col!r} is empty")
+            if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+                problems.append(f"{where}: column {col!r} holds NaN or inf")
+        if len(lengths) > 1:
+            problems.append(f"{where}: columns of unequal lengths {sorted(lengths)}")
+        axes = [ax for ax in fig.figure.get_axes() if ax.get_visible() and ax.axison]
+        if not axes:
+            problems.append(f"{where}: no axes")
+        for k, ax in enumerate(axes):
+            if ax.get_label() == "<colorbar>":
+                if not ax.get_ylabel() and not ax.get_xlabel():
+                    problems.append(f"{where}: colour bar {k} has no label")
+                continue
+            if not ax.get_xlabel().strip() or not ax.get_ylabel().strip():
+                problems.append(f"{where}: axes {k} lacks an x or y label")
+            if not (ax.lines or ax.collections or ax.patches or ax.images):
+                problems.append(f"{where}: axes {k} is empty")
+    return problems
+
+
+def _error_section(key: str, title: str, exc: BaseException) -> Section:
+    tb = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    return Section(key=key, title=title,
+                   text=f"This study failed to run, so its results are missing:\n\n`{tb}`")
+
+
+def run_report(out, *, only=None, quick: bool = False, seed: int = 0, formats=FORMATS,
+               n_jobs: int = 1, progress: bool = True, folder: Path | None = None) -> ReportResult:
+    """Run the studies and write ``out/index.md``, ``out/index.html``, figures and data.
+
+    Parameters
+    ----------
+    out : str or Path
+        Output folder (created).
+    only : sequence of str, optional
+        Study keys to run (default: all present).
+    quick : bool
+        The small version.
+    seed : int
+        Base seed: the same seed gives the same report.
+    formats : sequence of {"md", "html"}
+    n_jobs : int
+        Worker processes for each study's grid.
+    progress : bool
+        Show a progress bar (stderr).
+    folder : Path, optional
+        The studies' folder (default :func:`analysis_dir`).
+
+    Returns
+    -------
+    ReportResult
+    """
+    from tqdm.auto import tqdm
+
+    from .style import style
+    from .writer import write_report
+
+    folder = folder or analysis_dir()
+    formats = tuple(formats)
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise InvalidArgumentError(f"`formats` must be some of {list(FORMATS)}; got {list(formats)}")
+    present = available_studies(folder)
+    result = ReportResult(out=Path(out))
+    if only:
+        unknown = [k for k in only if k not in present and k not in STUDY_ORDER]
+        if unknown:
+            raise InvalidArgumentError(
+                f"`only` names unknown studies {unknown}; available: {present}")
+        result.skipped = [k for k in only if k not in present]
+        keys = [k for k in present if k in only]
+    else:
+        result.skipped = [k for k in STUDY_ORDER if k not in present]
+        keys = present
+    config = StudyConfig(quick=bool(quick), seed=int(seed), n_jobs=int(n_jobs))
+    bar = tqdm(keys, desc="gradflow report", unit="study", disable=not progress,
+               file=sys.stderr, dynamic_ncols=True)
+    for key in bar:
+        bar.set_description(f"gradflow report: {key}")
+        start = time.perf_counter()
+        title = key
+        try:
+            module = _import_study(key, folder)
+            title = getattr(module, "TITLE", key)
+            with style():
+                section = module.run(config)
+            if not isinstance(section, Section):
+                raise TypeError(f"study {key!r} returned {type(section).__name__}, not a Section")
+            section.key = key
+            result.problems += check_section(section)
+        except Exception as exc:  # a failing study must not take the report down
+            result.failed[key] = f"{type(exc).__name__}: {exc}"
+            section = _error_section(key, title, exc)
+            if os.environ.get("GRADFLOW_REPORT_DEBUG"):
+                traceback.print_exc()
+        result.seconds[key] = time.perf_counter() - start
+        result.sections.append(section)
+    bar.close()
+    result.files = write_report(result.out, result.sections, config=config, formats=formats,
+                                skipped=result.skipped)
+    return result
+
+
+def jsonable(value):
+    """`value` with numpy arrays and scalars as lists and floats (NaN/inf as strings)."""
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, (np.floating, float)):
+        v = float(value)
+        return v if math.isfinite(v) else str(v)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def dumps(value) -> str:
+    """Deterministic JSON."""
+    return json.dumps(jsonable(value), indent=1, sort_keys=True)
+
+
+# re-exported for studies' convenience
+__all__ += ["Figure", "Section", "StudyConfig", "Table", "jsonable", "dumps"]
