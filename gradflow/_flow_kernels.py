@@ -64,12 +64,14 @@ def assemble_kernel(jah, jsp, rah, rsp, w1, w2, dense, diag):
                         for i in range(H):
                             diag[k, b, a, c, i] = jsp[k, a, c, b, i]
                 # stage-one gates read h_{t-1} through w1
-                for g in range(G1):
-                    for i in range(H):
+                for i in range(H):
+                    row = D[a * H + i]
+                    for g in range(G1):
                         coef = jah[k, a, g, b, i]
                         if coef != 0.0:
+                            wrow = w1[g * H + i]
                             for j in range(H):
-                                D[a * H + i, j] += coef * w1[g * H + i, j]
+                                row[j] += coef * wrow[j]
             if G2 > 0:
                 # second-stage gates read u; du/ds_{t-1}[c] = diag(rsp) (+ rah W1 for c = h)
                 for c in range(Sd):

@@ -133,6 +133,14 @@ def path_decomposition(cell, x, state0=None, *, component: str | None = None, la
     ------
     InvalidArgumentError
         If the cell has no direct self edge (the vanilla RNNs).
+
+    Examples
+    --------
+    >>> import numpy as np, gradflow
+    >>> cell = gradflow.Cell("lstm", input_size=2, hidden_size=4, seed=0)
+    >>> pd = gradflow.path_decomposition(cell, np.zeros((30, 1, 2)))
+    >>> pd.component, pd.log10_path_units.shape, pd.log10_share.shape
+    ('c', (31, 1, 4), (31, 1))
     """
     spectral = steps.check_norm(norm)
     steps.check_cell(cell)
@@ -158,7 +166,7 @@ def path_decomposition(cell, x, state0=None, *, component: str | None = None, la
 
 
 def memory_horizon(source, x=None, *, threshold: float = 1e-3, lags=None, state0=None,
-                   norm: str = "spectral") -> np.ndarray:
+                   norm: str = "spectral") -> np.ndarray | float:
     """The lag at which a gradient norm first falls below `threshold` times its lag-0 value.
 
     Parameters
@@ -181,9 +189,15 @@ def memory_horizon(source, x=None, *, threshold: float = 1e-3, lags=None, state0
 
     Returns
     -------
-    ndarray, shape (B,) (or () for a 1-D curve), float64
+    ndarray, shape (B,), float64, or float for a 1-D curve
         The first lag whose norm is below ``threshold * norm(lag 0)``; ``inf`` when no
         measured lag is.
+
+    Examples
+    --------
+    >>> import numpy as np, gradflow
+    >>> gradflow.memory_horizon(np.array([0.0, -1.0, -2.5, -4.0]), threshold=1e-2)
+    2.0
     """
     from .cell import Cell, Trace
     from .flow import GradientFlow
@@ -223,4 +237,5 @@ def memory_horizon(source, x=None, *, threshold: float = 1e-3, lags=None, state0
     below = curve < level
     first = np.argmax(below, axis=0)
     found = below.any(axis=0)
-    return np.where(found, lag_arr[first].astype(np.float64), np.inf)
+    out = np.where(found, lag_arr[first].astype(np.float64), np.inf)
+    return float(out) if out.ndim == 0 else out

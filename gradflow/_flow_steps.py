@@ -12,7 +12,7 @@ from . import _validate as check
 from .errors import InvalidArgumentError
 
 #: bytes of assembled Jacobians held at once
-CHUNK_BYTES = 32 * 2 ** 20
+CHUNK_BYTES = 4 * 2 ** 20
 
 NORMS = ("spectral", "frobenius")
 

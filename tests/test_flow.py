@@ -120,6 +120,24 @@ def test_lag_subset_and_h_only_agree_with_full_run():
     np.testing.assert_array_equal(part.lags, [0, 3, 7])
     assert part.log10_state is None
     assert_close(part.log10_h, full.log10_h[[0, 3, 7]])
+    # with a loss gradient the sweep covers every step, the lag map only the last 7
+    dh = np.random.default_rng(1).standard_normal((20, B, 5))
+    both = gradflow.gradient_flow(cell, x, dh=dh, lags=[7, 0, 3])
+    assert_close(both.log10_h, full.log10_h[[0, 3, 7]])
+    assert_close(both.log10_state, full.log10_state[[0, 3, 7]])
+    assert_close(both.log10_loss_grad, gradflow.gradient_flow(cell, x, dh=dh).log10_loss_grad)
+
+
+def test_docstring_examples():
+    import doctest
+
+    import gradflow.flow
+    import gradflow.spectra
+    from gradflow import _flow_path
+
+    for module in (gradflow.flow, gradflow.spectra, _flow_path):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+        assert result.failed == 0, module.__name__
 
 
 def _torch_lstm_gru(torch, name, cell):
