@@ -400,13 +400,15 @@ class Cell:
                              hint="dh must match the trace: (T, B, H) = trace.h.shape")
         dsT = self._state_arg("dstate", dstate, B)
         p = self._checked_params()
+        kernels = self.kernels
         dax = np.empty_like(trace.ax)
-        dah1 = np.empty_like(trace.ah1)
+        # cells whose gates read ax and ah only through their sum have dL/dah1 == dL/dax
+        dah1 = dax if kernels.DAH1_IS_DAX else np.empty_like(trace.ah1)
         dah2 = np.empty_like(trace.ah2)
         ds0 = np.empty_like(dsT)
         dprm = np.zeros((len(spec.params), H), dtype=self.dtype)
         w = p["weight_hh"]
-        self.kernels.backward_kernel(
+        kernels.backward_kernel(
             trace.ax, trace.ah1, trace.ah2, trace.u, trace.states, self._prm(p),
             w[: G1 * H], w[G1 * H:], dh, dsT, dax, dah1, dah2, ds0, dprm)
         bad = check.first_nonfinite(dax, reverse=True)

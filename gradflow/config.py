@@ -20,6 +20,7 @@ __all__ = [
     "SUPPORTED_DTYPES",
     "TOLERANCES",
     "JIT_OPTIONS",
+    "LLVM_OPTIONS",
     "tolerance",
     "cache_dir",
 ]
@@ -43,8 +44,19 @@ TOLERANCES = {
 }
 
 #: Flags for every ``njit`` in generated modules.  No ``fastmath``: NaN and inf must stay
-#: visible; ``cache=True`` so that a second process loads compiled code from disk.
-JIT_OPTIONS = {"cache": True, "nogil": True}
+#: visible; ``cache=True`` so that a second process loads compiled code from disk;
+#: ``error_model="numpy"``: a division by zero gives inf or NaN (reported with its step by
+#: the non-finite checks) instead of a Python exception, whose check in every iteration
+#: would keep LLVM from vectorising the loops.
+JIT_OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
+
+#: LLVM settings applied before the generated modules compile.  A unit function reads and
+#: writes a dozen array rows; LLVM vectorises its loop only after checking at run time that
+#: they do not overlap, and by default gives up beyond 8 such checks.
+LLVM_OPTIONS = (
+    "-runtime-memory-check-threshold=256",
+    "-vectorize-memory-check-threshold=512",
+)
 
 
 def tolerance(dtype, kind: str = "reference") -> dict[str, float]:

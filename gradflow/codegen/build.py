@@ -18,12 +18,24 @@ import threading
 from pathlib import Path
 from types import ModuleType
 
-from ..config import cache_dir
+from ..config import LLVM_OPTIONS, cache_dir
 
 __all__ = ["load", "module_path"]
 
 _LOADED: dict[str, ModuleType] = {}
 _LOCK = threading.Lock()
+_LLVM_READY = False
+
+
+def _configure_llvm() -> None:
+    """Apply :data:`gradflow.config.LLVM_OPTIONS` once per process, before any compilation."""
+    global _LLVM_READY
+    if not _LLVM_READY:
+        import llvmlite.binding as llvm
+
+        for option in LLVM_OPTIONS:
+            llvm.set_option("gradflow", option)
+        _LLVM_READY = True
 
 
 def _stem(spec, key: str) -> str:
@@ -61,6 +73,7 @@ def load(spec) -> ModuleType:
             with os.fdopen(fd, "w") as fh:
                 fh.write(source)
             os.replace(tmp, path)
+        _configure_llvm()
         name = f"gradflow._generated.{stem}"
         mspec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(mspec)

@@ -12,16 +12,107 @@ from __future__ import annotations
 import hashlib
 from importlib import resources
 
-import sympy
+from ..config import JIT_OPTIONS, LLVM_OPTIONS
 
-from ..config import JIT_OPTIONS
-from .printer import PRELUDE, KernelPrinter, check_supported
+# SymPy and the printer load in generate_source only: a process whose kernels are cached
+# never imports SymPy (source_key needs the spec's hash, the templates and PRELUDE).
 
-__all__ = ["generate_source", "template_sources", "CODEGEN_VERSION"]
+__all__ = ["generate_source", "template_sources", "source_key", "CODEGEN_VERSION", "PRELUDE"]
 
 #: Bump when the generated code changes in a way the spec hash cannot see.
-CODEGEN_VERSION = "1"
+CODEGEN_VERSION = "2"
 
+
+#: Helpers every generated module starts with: stable for every finite input (no overflow
+#: at |x| = 1000), NaN in, NaN out.  ``_exp``, ``_sigmoid`` and ``_tanh`` call no library
+#: function and branch nowhere (both sides are computed, then selected), and they are
+#: inlined, so that LLVM vectorises the loops of the unit functions; they agree with
+#: ``math.exp`` and ``math.tanh`` to within 3 units in the last place.
+PRELUDE = '''
+@intrinsic
+def _f64_from_bits(typingctx, bits):
+    """The float64 whose IEEE 754 bit pattern is the int64 `bits`."""
+    if isinstance(bits, types.Integer) and bits.bitwidth == 64:
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], context.get_value_type(types.float64))
+        return types.float64(bits), codegen
+    return None
+
+
+@njit(inline="always", **JIT)
+def _exp(x):
+    # x = n log(2) + r with |r| <= log(2)/2 (Cody-Waite: log(2) in two parts, fdlibm's), exp(r)
+    # by its Taylor polynomial of degree 13 (truncation error < 5e-18), and 2**n as two
+    # factors so that overflow gives inf and subnormal results are exact.
+    v = float(x)
+    y = 710.0 if v > 710.0 else (-746.0 if v < -746.0 else v)
+    y = y if y == y else 0.0
+    n = math.floor(y * 1.4426950408889634 + 0.5)
+    r = (y - n * 0.6931471803691238) - n * 1.9082149292705877e-10
+    p = 1.0 / 6227020800.0
+    p = p * r + 1.0 / 479001600.0
+    p = p * r + 1.0 / 39916800.0
+    p = p * r + 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r + 1.0
+    p = p * r + 1.0
+    k = np.int64(n)
+    k1 = k >> 1
+    e = p * _f64_from_bits((k1 + 1023) << 52) * _f64_from_bits((k - k1 + 1023) << 52)
+    return e if v == v else v
+
+
+@njit(inline="always", **JIT)
+def _sigmoid(x):
+    # 1 / (1 + exp(-x)) for x >= 0, exp(x) / (1 + exp(x)) below: exp never overflows
+    e = _exp(-abs(x))
+    s = 1.0 / (1.0 + e)
+    return s if x >= 0.0 else e * s
+
+
+@njit(inline="always", **JIT)
+def _tanh(x):
+    # |x| >= 0.625: 1 - 2 / (exp(2|x|) + 1), with the sign of x; below, where that form
+    # cancels, Cephes' rational approximation x + x^3 P(x^2) / Q(x^2) (S. L. Moshier).
+    v = float(x)
+    z = abs(v)
+    big = math.copysign(1.0 - 2.0 / (_exp(2.0 * z) + 1.0), v)
+    s = v * v
+    p = (-0.964399179425052238628 * s - 99.2877231001918586564) * s - 1614.68768441708447952
+    q = ((s + 112.811678491632931402) * s + 2235.48839060100448583) * s + 4844.06305325125486048
+    small = math.copysign(v + v * s * (p / q), v)
+    return small if z < 0.625 else big
+
+
+@njit(**JIT)
+def _log_sigmoid(x):
+    # log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), finite for every finite x
+    return min(x, 0.0) - math.log1p(math.exp(-abs(x)))
+
+
+@njit(**JIT)
+def _log_dtanh(x):
+    # log(1 - tanh(x)**2) = log(4) - 2|x| - 2 log1p(exp(-2|x|)), finite for every finite x
+    a = abs(x)
+    return 1.3862943611198906 - 2.0 * a - 2.0 * math.log1p(math.exp(-2.0 * a))
+
+
+@njit(inline="always", **JIT)
+def _relu(x):
+    return x if x > 0.0 else (x if x != x else 0.0)
+
+
+@njit(inline="always", **JIT)
+def _step(x):
+    return 1.0 if x > 0.0 else (x if x != x else 0.0)
+'''
 
 def template_sources() -> list[tuple[str, str]]:
     """``(name, source)`` of every kernel template, in a fixed order."""
@@ -36,6 +127,7 @@ def source_key(spec) -> str:
     h.update(spec.hash.encode())
     h.update(CODEGEN_VERSION.encode())
     h.update(repr(sorted(JIT_OPTIONS.items())).encode())
+    h.update(repr(LLVM_OPTIONS).encode())
     h.update(PRELUDE.encode())
     for name, src in template_sources():
         h.update(name.encode())
@@ -51,13 +143,13 @@ class _Loads:
         self.spec = spec
         self.index = {}
         for k, g in enumerate(spec.gates):
-            self.index[d.ax[g]] = f"ax[b, {k} * H + j]"
+            self.index[d.ax[g]] = _gate_row("ax", k, g)
         for k, g in enumerate(spec.stage1):
-            self.index[d.ah[g]] = f"ah1[b, {k} * H + j]"
+            self.index[d.ah[g]] = _gate_row("ah1", k, g)
         for k, g in enumerate(spec.stage2):
-            self.index[d.ah[g]] = f"ah2[b, {k} * H + j]"
+            self.index[d.ah[g]] = _gate_row("ah2", k, g)
         for k, s in enumerate(spec.state):
-            self.index[d.prev[s]] = f"sp[{k}, b, j]"
+            self.index[d.prev[s]] = _state_row("sp", k, s)
         for k, p in enumerate(spec.params):
             self.index[d.params[p]] = f"prm[{k}, j]"
 
@@ -65,17 +157,48 @@ class _Loads:
         self.index[symbol] = source
 
 
+def _gate_row(array, k, gate):
+    """Gate block `k` of an array laid out (B, G*H): a (view name, view source) pair.
+
+    Unit functions take one-dimensional views of every array row they touch before the
+    loop over ``j`` (``row_ax_i = ax[b, 0 * H:1 * H]``, ``row_sp_c = sp[1, b]``) and index
+    them with ``j`` alone: LLVM can then tell the rows apart at run time and vectorise the
+    loop, which it cannot do for ``ax[b, k * H + j]``.
+    """
+    return (f"row_{array}_{gate}", f"{array}[b, {k} * H:{k + 1} * H]")
+
+
+def _state_row(array, k, name):
+    """Component `k` of an array laid out (S, B, H) (or (K, B, H))."""
+    return (f"row_{array}_{name}", f"{array}[{k}, b]")
+
+
+def _element(target, views):
+    """Source of one element inside the j loop; row views are registered in `views`."""
+    if isinstance(target, tuple):  # a row view, see _gate_row
+        name, source = target
+        views[name] = source
+        return f"{name}[j]"
+    return target
+
+
 def _unit_function(spec, loads, name, args, stores, doc):
     """Source of one unit function.
 
-    stores : list of (target source, expr, op) with op ``"="`` or ``"+="``.
+    stores : list of (target, expr, op) with op ``"="`` or ``"+="``; a target is a row
+    view ``(name, source)`` (see :func:`_gate_row`) or a plain element source such as
+    ``"dprm[0, j]"``.
     """
+    import sympy
+
+    from .printer import KernelPrinter, check_supported
+
     printer = KernelPrinter()
     literal = {k: e for k, (_, e, _) in enumerate(stores) if isinstance(e, str)}
     exprs = [sympy.S.Zero if isinstance(e, str) else e for _, e, _ in stores]
     for (target, e, _) in stores:
         if not isinstance(e, str):
-            check_supported(e, f"cell {spec.name!r}, {name} -> {target}")
+            check_supported(e, f"cell {spec.name!r}, {name} -> {_element(target, {})}")
     tmp = sympy.numbered_symbols("t")
     replacements, reduced = sympy.cse(exprs, symbols=tmp, order="canonical")
     used = set()
@@ -83,6 +206,17 @@ def _unit_function(spec, loads, name, args, stores, doc):
         used |= e.free_symbols
     for e in reduced:
         used |= e.free_symbols
+    views = {}
+    body = []
+    for sym in sorted(used, key=lambda s: s.name):
+        if sym in loads.index:
+            body.append(f"{sym.name} = {_element(loads.index[sym], views)}")
+    for sym, e in replacements:
+        body.append(f"{sym.name} = {printer.doprint(e)}")
+    for k, ((target, _, op), e) in enumerate(zip(stores, reduced)):
+        body.append(f"{_element(target, views)} {op} {literal.get(k) or printer.doprint(e)}")
+    if not body:
+        body = ["pass"]
     lines = [
         "@njit(**JIT)",
         f"def {name}({', '.join(args)}):",
@@ -90,20 +224,29 @@ def _unit_function(spec, loads, name, args, stores, doc):
         "    B = sp.shape[1]",
         "    H = sp.shape[2]",
         "    for b in range(B):",
-        "        for j in range(H):",
     ]
-    body = []
-    for sym in sorted(used, key=lambda s: s.name):
-        if sym in loads.index:
-            body.append(f"{sym.name} = {loads.index[sym]}")
-    for sym, e in replacements:
-        body.append(f"{sym.name} = {printer.doprint(e)}")
-    for k, ((target, _, op), e) in enumerate(zip(stores, reduced)):
-        body.append(f"{target} {op} {literal.get(k) or printer.doprint(e)}")
-    if not body:
-        body = ["pass"]
+    lines += [f"        {view} = {source}" for view, source in views.items()]
+    lines.append("        for j in range(H):")
     lines += ["            " + line for line in body]
     return "\n".join(lines) + "\n"
+
+
+def _dah_is_dax(spec, P) -> bool:
+    """Whether dL/d(ah1) equals dL/d(ax) gate by gate, so bwd_units stores it once (in dax).
+
+    True for one-stage cells whose gates see ``ax_g`` and ``ah_g`` only through their sum
+    (RNNs, LSTMs); False for PyTorch's GRU, whose candidate reads ``r * ah_n``.
+    """
+    import sympy
+
+    if spec.stage2:
+        return False
+    for g in spec.gates:
+        for s in spec.state:
+            a, b = P[(s, f"ax_{g}")], P[(s, f"ah_{g}")]
+            if a != b and sympy.expand(a - b) != 0:
+                return False
+    return True
 
 
 def _stub(name, args, doc):
@@ -112,11 +255,14 @@ def _stub(name, args, doc):
 
 def generate_source(spec) -> str:
     """The full source of `spec`'s kernel module."""
+    import sympy
+
     d = spec.derivation
     P = spec.partials()
     loads = _Loads(spec)
     S = len(spec.state)
     zero = sympy.S.Zero
+    dah1_is_dax = _dah_is_dax(spec, P)
     parts = [
         f'"""Kernels for the cell {spec.name!r}, generated by gradflow from its equations.',
         "",
@@ -126,7 +272,8 @@ def generate_source(spec) -> str:
         "import math",
         "",
         "import numpy as np",
-        "from numba import njit, prange",
+        "from numba import njit, prange, types",
+        "from numba.extending import intrinsic",
         "",
         f"JIT = {JIT_OPTIONS!r}",
         f"STAGE2 = {bool(spec.stage2)}",
@@ -134,6 +281,7 @@ def generate_source(spec) -> str:
         f"NUM_GATES = {spec.num_gates}",
         f"NUM_STAGE1 = {len(spec.stage1)}",
         f"NUM_PARAMS = {len(spec.params)}",
+        f"DAH1_IS_DAX = {dah1_is_dax}",
         f"INTERMEDIATES = {spec.intermediates!r}",
         PRELUDE,
     ]
@@ -141,11 +289,11 @@ def generate_source(spec) -> str:
     rho_args = ["ax", "ah1", "sp", "prm"]
 
     # forward
-    stores = [(f"sn[{k}, b, j]", d.outputs[k], "=") for k in range(S)]
+    stores = [(_state_row("sn", k, s), d.outputs[k], "=") for k, s in enumerate(spec.state)]
     parts.append(_unit_function(spec, loads, "fwd_units", base_args + ["sn"], stores,
                                 "New state sn (S, B, H) from one step."))
     # intermediates (gate values ...)
-    stores = [(f"out[{k}, b, j]", d.full[n], "=") for k, n in enumerate(spec.intermediates)]
+    stores = [(_state_row("out", k, n), d.full[n], "=") for k, n in enumerate(spec.intermediates)]
     if stores:
         parts.append(_unit_function(spec, loads, "intermediates_units", base_args + ["out"], stores,
                                     "Every named intermediate (K, B, H), in equation order."))
@@ -155,20 +303,21 @@ def generate_source(spec) -> str:
     # backward: vector-Jacobian product of the unit map
     dS = [sympy.Symbol(f"dS{k}", real=True) for k in range(S)]
     for k, s in enumerate(dS):
-        loads.add(s, f"dsn[{k}, b, j]")
+        loads.add(s, _state_row("dsn", k, spec.state[k]))
 
     def vjp(var):
         return sum((dS[k] * P[(spec.state[k], var)] for k in range(S)), zero)
 
     stores = []
     for k, g in enumerate(spec.gates):
-        stores.append((f"dax[b, {k} * H + j]", vjp(f"ax_{g}"), "="))
-    for k, g in enumerate(spec.stage1):
-        stores.append((f"dah1[b, {k} * H + j]", vjp(f"ah_{g}"), "="))
+        stores.append((_gate_row("dax", k, g), vjp(f"ax_{g}"), "="))
+    if not dah1_is_dax:
+        for k, g in enumerate(spec.stage1):
+            stores.append((_gate_row("dah1", k, g), vjp(f"ah_{g}"), "="))
     for k, g in enumerate(spec.stage2):
-        stores.append((f"dah2[b, {k} * H + j]", vjp(f"ah_{g}"), "="))
+        stores.append((_gate_row("dah2", k, g), vjp(f"ah_{g}"), "="))
     for k, s in enumerate(spec.state):
-        stores.append((f"dsp[{k}, b, j]", vjp(f"{s}_prev"), "="))
+        stores.append((_state_row("dsp", k, s), vjp(f"{s}_prev"), "="))
     for k, p in enumerate(spec.params):
         stores.append((f"dprm[{k}, j]", vjp(p), "+="))
     parts.append(_unit_function(
@@ -181,10 +330,10 @@ def generate_source(spec) -> str:
     stores = []
     for a, s in enumerate(spec.state):
         for k, g in enumerate(spec.gates):
-            stores.append((f"jax[{a}, {k}, b, j]", P[(s, f"ax_{g}")], "="))
-            stores.append((f"jah[{a}, {k}, b, j]", P[(s, f"ah_{g}")], "="))
+            stores.append(((f"row_jax_{s}_{g}", f"jax[{a}, {k}, b]"), P[(s, f"ax_{g}")], "="))
+            stores.append(((f"row_jah_{s}_{g}", f"jah[{a}, {k}, b]"), P[(s, f"ah_{g}")], "="))
         for c, s2 in enumerate(spec.state):
-            stores.append((f"jsp[{a}, {c}, b, j]", P[(s, f"{s2}_prev")], "="))
+            stores.append(((f"row_jsp_{s}_{s2}", f"jsp[{a}, {c}, b]"), P[(s, f"{s2}_prev")], "="))
     parts.append(_unit_function(
         spec, loads, "partials_units", base_args + ["jax", "jah", "jsp"], stores,
         "Partials of the new state: jax, jah (S, G, B, H) and jsp (S, S, B, H)."))
@@ -194,7 +343,7 @@ def generate_source(spec) -> str:
     for a, s in enumerate(spec.state):
         edge = P[(s, f"{s}_prev")]
         value = "-math.inf" if edge == 0 else sympy.expand_log(sympy.log(sympy.Abs(edge)), force=True)
-        stores.append((f"out[{a}, b, j]", value, "="))
+        stores.append((_state_row("out", a, s), value, "="))
     parts.append(_unit_function(
         spec, loads, "logdirect_units", base_args + ["out"], stores,
         "log |d s_t / d s_{t-1}| of each component's direct edge (S, B, H)."))
@@ -203,17 +352,17 @@ def generate_source(spec) -> str:
     if spec.stage2:
         u_name = spec.recurrent_input
         parts.append(_unit_function(spec, loads, "rho_units", rho_args + ["u"],
-                                    [("u[b, j]", d.recurrent_input, "=")],
+                                    [(("row_u", "u[b]"), d.recurrent_input, "=")],
                                     "Recurrent input u (B, H) of the second-stage gates."))
         du = sympy.Symbol("dU", real=True)
-        loads.add(du, "du[b, j]")
+        loads.add(du, ("row_du", "du[b]"))
         stores = []
         for k, g in enumerate(spec.gates):
-            stores.append((f"dax[b, {k} * H + j]", du * P[(u_name, f"ax_{g}")], "+="))
+            stores.append((_gate_row("dax", k, g), du * P[(u_name, f"ax_{g}")], "+="))
         for k, g in enumerate(spec.stage1):
-            stores.append((f"dah1[b, {k} * H + j]", du * P[(u_name, f"ah_{g}")], "+="))
+            stores.append((_gate_row("dah1", k, g), du * P[(u_name, f"ah_{g}")], "+="))
         for k, s in enumerate(spec.state):
-            stores.append((f"dsp[{k}, b, j]", du * P[(u_name, f"{s}_prev")], "+="))
+            stores.append((_state_row("dsp", k, s), du * P[(u_name, f"{s}_prev")], "+="))
         for k, p in enumerate(spec.params):
             stores.append((f"dprm[{k}, j]", du * P[(u_name, p)], "+="))
         stores = [st for st in stores if st[1] != 0]
@@ -222,10 +371,10 @@ def generate_source(spec) -> str:
                                     "Backward through u: accumulates into dax, dah1, dsp, dprm."))
         stores = []
         for k, g in enumerate(spec.gates):
-            stores.append((f"rax[{k}, b, j]", P[(u_name, f"ax_{g}")], "="))
-            stores.append((f"rah[{k}, b, j]", P[(u_name, f"ah_{g}")], "="))
+            stores.append((_state_row("rax", k, g), P[(u_name, f"ax_{g}")], "="))
+            stores.append((_state_row("rah", k, g), P[(u_name, f"ah_{g}")], "="))
         for k, s in enumerate(spec.state):
-            stores.append((f"rsp[{k}, b, j]", P[(u_name, f"{s}_prev")], "="))
+            stores.append((_state_row("rsp", k, s), P[(u_name, f"{s}_prev")], "="))
         parts.append(_unit_function(spec, loads, "rho_partials_units",
                                     rho_args + ["rax", "rah", "rsp"], stores,
                                     "Partials of u: rax, rah (G, B, H), rsp (S, B, H)."))

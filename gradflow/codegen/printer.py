@@ -14,42 +14,9 @@ from sympy.printing.pycode import PythonCodePrinter
 
 from ..errors import CodegenError
 from ..symbolic.functions import relu, sigmoid, step
+from .module import PRELUDE  # noqa: F401  (the helpers the printed code calls)
 
 __all__ = ["KernelPrinter", "PRELUDE", "check_supported"]
-
-#: Helpers every generated module starts with: stable for every finite input (no overflow
-#: at |x| = 1000), NaN in, NaN out.
-PRELUDE = '''
-@njit(**JIT)
-def _sigmoid(x):
-    if x >= 0.0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
-
-
-@njit(**JIT)
-def _log_sigmoid(x):
-    # log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), finite for every finite x
-    return min(x, 0.0) - math.log1p(math.exp(-abs(x)))
-
-
-@njit(**JIT)
-def _log_dtanh(x):
-    # log(1 - tanh(x)**2) = log(4) - 2|x| - 2 log1p(exp(-2|x|)), finite for every finite x
-    a = abs(x)
-    return 1.3862943611198906 - 2.0 * a - 2.0 * math.log1p(math.exp(-2.0 * a))
-
-
-@njit(**JIT)
-def _relu(x):
-    return x if x > 0.0 else (x if x != x else 0.0)
-
-
-@njit(**JIT)
-def _step(x):
-    return 1.0 if x > 0.0 else (x if x != x else 0.0)
-'''
 
 _FUNCS = {sigmoid, relu, step, sympy.tanh, sympy.exp, sympy.log, sympy.Abs, sympy.Max, sympy.Min}
 _NODES = (sympy.Add, sympy.Mul, sympy.Pow, sympy.Symbol, sympy.Number)
@@ -93,10 +60,10 @@ class KernelPrinter(PythonCodePrinter):
         return f"_step({self._print(expr.args[0])})"
 
     def _print_tanh(self, expr):
-        return f"math.tanh({self._print(expr.args[0])})"
+        return f"_tanh({self._print(expr.args[0])})"
 
     def _print_exp(self, expr):
-        return f"math.exp({self._print(expr.args[0])})"
+        return f"_exp({self._print(expr.args[0])})"
 
     def _print_log(self, expr):
         (arg,) = expr.args

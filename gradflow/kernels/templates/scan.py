@@ -26,14 +26,21 @@ def _add_bias(a, b):
 def forward_kernel(ax, w1, b1, w2, b2, prm, states, ah1, ah2, u):
     """Run the cell over T steps, writing states[:, 1:], ah1, ah2 and u."""
     T = ax.shape[0]
+    # the unit functions vectorise over contiguous rows: step through two (S, B, H) buffers
+    # and copy each new state into `states`, whose slices states[:, t] are strided
+    sp = np.empty(states.shape[:1] + states.shape[2:], dtype=states.dtype)
+    sp[:] = states[:, 0]
+    sn = np.empty_like(sp)
     for t in range(T):
-        np.dot(states[0, t], w1.T, ah1[t])
+        np.dot(sp[0], w1.T, ah1[t])
         _add_bias(ah1[t], b1)
         if STAGE2:
-            rho_units(ax[t], ah1[t], states[:, t], prm, u[t])
+            rho_units(ax[t], ah1[t], sp, prm, u[t])
             np.dot(u[t], w2.T, ah2[t])
             _add_bias(ah2[t], b2)
-        fwd_units(ax[t], ah1[t], ah2[t], states[:, t], prm, states[:, t + 1])
+        fwd_units(ax[t], ah1[t], ah2[t], sp, prm, sn)
+        states[:, t + 1] = sn
+        sp, sn = sn, sp
 
 
 @njit(**JIT)
@@ -42,19 +49,25 @@ def backward_kernel(ax, ah1, ah2, u, states, prm, w1, w2, dh, dsT, dax, dah1, da
 
     dh (T, B, H): dL/dh_t from outside the recurrence; dsT (S, B, H): dL/d(final state).
     Writes dax, dah1, dah2 (gradients of the pre-activations, for the weight GEMMs done by
-    the caller), ds0 (S, B, H) = dL/d(initial state), and accumulates dprm (P, H).
+    the caller), ds0 (S, B, H) = dL/d(initial state), and accumulates dprm (P, H).  When
+    DAH1_IS_DAX, bwd_units leaves dah1 alone (it equals dax) and dax may be passed as dah1.
     """
     T = ax.shape[0]
     ds = dsT.copy()
     dsp = np.empty_like(ds)
+    sp = np.empty_like(ds)
     tmp = np.empty_like(ds[0])
     for t in range(T - 1, -1, -1):
         ds[0] += dh[t]
-        bwd_units(ax[t], ah1[t], ah2[t], states[:, t], prm, ds, dax[t], dah1[t], dah2[t], dsp, dprm)
+        sp[:] = states[:, t]
+        bwd_units(ax[t], ah1[t], ah2[t], sp, prm, ds, dax[t], dah1[t], dah2[t], dsp, dprm)
         if STAGE2:
             np.dot(dah2[t], w2, tmp)
-            rho_bwd_units(ax[t], ah1[t], states[:, t], prm, tmp, dax[t], dah1[t], dsp, dprm)
-        np.dot(dah1[t], w1, tmp)
+            rho_bwd_units(ax[t], ah1[t], sp, prm, tmp, dax[t], dah1[t], dsp, dprm)
+        if DAH1_IS_DAX:
+            np.dot(dax[t], w1, tmp)
+        else:
+            np.dot(dah1[t], w1, tmp)
         dsp[0] += tmp
         ds, dsp = dsp, ds
     ds0[:] = ds
