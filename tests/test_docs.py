@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-MODULES = ["gradflow", "gradflow.cells", "gradflow.cell", "gradflow.symbolic.spec"]
+MODULES = ["gradflow", "gradflow.cells", "gradflow.cell", "gradflow.symbolic.spec", "gradflow.tasks", "gradflow.train",
+           "gradflow.flow", "gradflow.testing"]
 
 
 @pytest.mark.parametrize("name", MODULES)
