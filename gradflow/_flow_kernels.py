@@ -54,24 +54,28 @@ def assemble_kernel(jah, jsp, rah, rsp, w1, w2, dense, diag):
     for k in range(n):
         for b in range(B):
             D = dense[k, b]
-            D[:, :] = 0.0
+            if Sd > 1:
+                D[:, :] = 0.0
             for a in range(S):
-                for c in range(S):
-                    if c < Sd:
-                        for i in range(H):
-                            D[a * H + i, c * H + i] = jsp[k, a, c, b, i]
-                    else:
-                        for i in range(H):
-                            diag[k, b, a, c, i] = jsp[k, a, c, b, i]
-                # stage-one gates read h_{t-1} through w1
+                for c in range(Sd, S):
+                    for i in range(H):
+                        diag[k, b, a, c, i] = jsp[k, a, c, b, i]
+                # stage-one gates read h_{t-1} through w1: the first gate assigns the
+                # row's h columns, the others add
                 for i in range(H):
                     row = D[a * H + i]
-                    for g in range(G1):
+                    coef = jah[k, a, 0, b, i]
+                    wrow = w1[i]
+                    for j in range(H):
+                        row[j] = coef * wrow[j]
+                    for g in range(1, G1):
                         coef = jah[k, a, g, b, i]
                         if coef != 0.0:
                             wrow = w1[g * H + i]
                             for j in range(H):
                                 row[j] += coef * wrow[j]
+                    for c in range(Sd):
+                        row[c * H + i] += jsp[k, a, c, b, i]
             if G2 > 0:
                 # second-stage gates read u; du/ds_{t-1}[c] = diag(rsp) (+ rah W1 for c = h)
                 for c in range(Sd):
