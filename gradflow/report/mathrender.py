@@ -90,6 +90,9 @@ _SIMPLIFY = [
     (re.compile(r"\\displaystyle|\\nonumber|\\!"), ""),
     (re.compile(r"\\left\.|\\right\."), ""),
     (re.compile(r"\\left|\\right"), ""),
+    (re.compile(r"\\le(?![a-zA-Z])"), r"\\leq"),
+    (re.compile(r"\\ge(?![a-zA-Z])"), r"\\geq"),
+    (re.compile(r"\\ne(?![a-zA-Z])"), r"\\neq"),
 ]
 
 

@@ -1,0 +1,177 @@
+"""Exploding gradients: the vanilla RNN across spectral radii, the Pascanu et al. bound
+against the measurement, and what clipping by norm does."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradflow.report import Figure, Section, StudyConfig, Table
+
+from ._common import fmt, grid, inputs, lag_grid, seed_of
+
+TITLE = "Exploding gradients: the vanilla RNN across spectral radii"
+
+CLIP = 1.0  # clipping threshold (Pascanu et al. used 1 in their temporal-order runs)
+
+
+def sizes(config: StudyConfig) -> dict:
+    if config.quick:
+        return {"T": 100, "H": 32, "D": 8, "B": 2, "seeds": 2, "input_scale": 0.1,
+                "radii": [0.5, 0.9, 1.1, 1.5, 3.0]}
+    return {"T": 300, "H": 64, "D": 16, "B": 4, "seeds": 4, "input_scale": 0.1,
+            "radii": [0.5, 0.8, 0.9, 1.0, 1.05, 1.1, 1.25, 1.5, 2.0, 3.0]}
+
+
+def measure(radius: float, seed: int, T: int, H: int, D: int, B: int, input_scale: float,
+            lags) -> dict:
+    """Lag norms (K, B), the Pascanu bound per step, and loss gradients with and without clipping."""
+    from threadpoolctl import threadpool_limits
+
+    import gradflow
+    from gradflow.spectra import pascanu_bound
+
+    with threadpool_limits(1):
+        cell = gradflow.Cell("rnn", D, H, seed=seed, spectral_radius=radius)
+        x = inputs(seed + 1, T, B, D, input_scale)
+        flow = gradflow.gradient_flow(cell, x, lags=lags, state=False)
+        bound = pascanu_bound(cell)
+        # a loss on the last step: L = <v, h_T> per sequence
+        trace = cell.forward(x)
+        dh = np.zeros_like(trace.h)
+        v = np.random.default_rng(seed + 2).standard_normal((B, H))
+        dh[-1] = v / np.linalg.norm(v, axis=1, keepdims=True)
+        g = cell.backward(trace, dh=dh).params
+        flat = np.concatenate([a.ravel() for a in g.values()])
+        norm = float(np.linalg.norm(flat))
+        # the part of dL/dW_hh contributed by the first half of the steps
+        cut = T // 2
+        later = cell.forward(x[cut:], state0=trace.states[0, cut])
+        dh_cut = cell.backward(later, dh=dh[cut:]).state0["h"]
+        early = cell.backward(cell.forward(x[:cut]), dstate={"h": dh_cut}).params["weight_hh"]
+        share = float(np.linalg.norm(early) / np.linalg.norm(g["weight_hh"]))
+        return {"log10_h": flow.log10_h, "bound": bound.log10_per_step, "norm_w": bound.norm_w,
+                "grad_norm": norm, "early_share": share,
+                "saturation": float(np.mean(np.abs(trace.h) > 0.9))}
+
+
+def run(config: StudyConfig) -> Section:
+    from gradflow.report.style import new_figure
+
+    s = sizes(config)
+    lags = lag_grid(s["T"], dense=30, total=80)
+    jobs = [dict(radius=r, seed=seed_of(config.seed, "explode", k), T=s["T"], H=s["H"], D=s["D"],
+                 B=s["B"], input_scale=s["input_scale"], lags=lags)
+            for r in s["radii"] for k in range(s["seeds"])]
+    out = grid(measure, jobs, config.n_jobs)
+    res = {}
+    for r in s["radii"]:
+        parts = [o for j, o in zip(jobs, out) if j["radius"] == r]
+        res[r] = {
+            "log10_h": np.concatenate([o["log10_h"] for o in parts], axis=1),
+            "bound": float(np.max([o["bound"] for o in parts])),
+            "norm_w": float(np.mean([o["norm_w"] for o in parts])),
+            "grad": np.array([o["grad_norm"] for o in parts]),
+            "share": np.array([o["early_share"] for o in parts]),
+            "saturation": float(np.mean([o["saturation"] for o in parts])),
+        }
+    import matplotlib
+
+    cmap = matplotlib.colormaps["coolwarm"]
+    radii = s["radii"]
+    fig, axes = new_figure(ncols=2, width=7.8, height=3.5)
+    d1 = {"radius": [], "lag": [], "measured_median": [], "measured_max": [], "pascanu_bound": []}
+    shown = [r for r in radii if r in (0.5, 0.9, 1.1, 1.5, 3.0)]
+    for r in shown:
+        col = cmap((np.log(r) - np.log(0.5)) / (np.log(3.0) - np.log(0.5)))
+        med = np.median(res[r]["log10_h"], axis=1)
+        mx = np.max(res[r]["log10_h"], axis=1)
+        bound = lags * res[r]["bound"]
+        axes[0].plot(lags, med, color=col, label=f"ρ = {r:g}")
+        axes[0].plot(lags, bound, color=col, ls="--", lw=0.9)
+        d1["radius"] += [r] * len(lags)
+        d1["lag"] += lags.tolist()
+        d1["measured_median"] += med.tolist()
+        d1["measured_max"] += mx.tolist()
+        d1["pascanu_bound"] += bound.tolist()
+    axes[0].set_ylim(bottom=max(-60.0, min(d1["measured_median"]) - 2),
+                     top=min(60.0, max(d1["pascanu_bound"]) + 2))
+    axes[0].set_xlabel("lag k (time steps)")
+    axes[0].set_ylabel("log10 ||∂h_T/∂h_{T−k}||₂ (dimensionless)")
+    axes[0].set_title("measured (solid) vs bound k·log10(γ‖W_hh‖₂) (dashed)")
+    axes[0].legend(frameon=False, fontsize=7)
+
+    g_med = [float(np.median(np.log10(res[r]["grad"]))) for r in radii]
+    g_clip = [float(np.median(np.log10(np.minimum(res[r]["grad"], CLIP)))) for r in radii]
+    share = [float(np.median(np.log10(res[r]["share"]))) for r in radii]
+    axes[1].plot(radii, g_med, "o-", color="#d62728", label="‖∇L‖ without clipping")
+    axes[1].plot(radii, g_clip, "s--", color="#1f77b4", label=f"‖∇L‖ clipped at {CLIP:g}")
+    axes[1].plot(radii, share, "^-", color="#2ca02c",
+                 label="share of ∂L/∂W_hh from the first T/2 steps\n(the same with or without clipping)")
+    axes[1].set_xlabel("spectral radius ρ of W_hh (dimensionless)")
+    axes[1].set_ylabel("log10 norm or ratio (dimensionless)")
+    axes[1].set_title(f"loss on h_T, T = {s['T']}")
+    axes[1].legend(frameon=False, fontsize=6.5)
+    # every plotted number in one file: the lag curves, then the per-radius summaries
+    data = dict(d1)
+    n = len(d1["lag"])
+    data["panel"] = ["lag"] * n
+    for r, a, b, c in zip(radii, g_med, g_clip, share):
+        data["radius"].append(r)
+        data["lag"].append(-1)
+        data["measured_median"].append(a)
+        data["measured_max"].append(b)
+        data["pascanu_bound"].append(c)
+        data["panel"].append("radius: grad_norm | clipped | early_share")
+    figure = Figure(
+        name="radii", figure=fig, data=data,
+        caption="Left: the vanilla RNN's lag norms (medians, solid) against Pascanu et al.'s "
+                "bound (γ‖W_hh‖₂)^k with γ = 1 for tanh (dashed), for several spectral radii ρ "
+                "of W_hh. The measurement never crosses its bound; below ρ ≈ 1 both decay; "
+                "above it the bound grows but the measurement need not — growth is necessary "
+                "for exploding, not sufficient, because tanh saturates. Right: the loss "
+                "gradient's norm against ρ, with and without clipping by norm, and the share of "
+                "∂L/∂W_hh contributed by the first half of the sequence. Clipping caps the step "
+                "size; it rescales every contribution by the same factor, so the share coming "
+                "from distant steps is what it was. In the data file, rows with lag = −1 hold "
+                "the right panel (columns: gradient norm, clipped norm, early share).",
+    )
+    rows = []
+    for r in radii:
+        m = res[r]["log10_h"]
+        margin = float(np.min((lags[:, None] * res[r]["bound"] - m)[lags >= 1]))
+        rows.append([r, round(res[r]["norm_w"], 3), round(res[r]["bound"], 4),
+                     round(float(np.median(m[-1])), 2), round(margin, 3),
+                     round(float(np.median(np.log10(res[r]["grad"]))), 2),
+                     round(res[r]["saturation"], 3)])
+    table = Table(
+        name="bound", columns=["ρ", "‖W_hh‖₂", "bound log10/step", f"log10 norm at k = {s['T']}",
+                               "min (bound − measured)", "log10 ‖∇L‖", "fraction |h| > 0.9"],
+        rows=rows,
+        caption="Per spectral radius: the largest singular value of W_hh, the bound per step, "
+                "the measured median norm at the largest lag, the smallest margin between bound "
+                "and measurement over all lags k ≥ 1 and runs (≥ 0: the bound holds), the loss "
+                "gradient's norm, and how saturated the hidden units are.")
+    worst = min(row[4] for row in rows)
+    big = radii[-1]
+    text = (
+        "For the vanilla RNN $\\partial h_t/\\partial h_{t-1} = \\operatorname{diag}(\\phi'(a_t))"
+        " W_{hh}$, so $\\|\\partial h_T/\\partial h_{T-k}\\| \\le (\\gamma \\|W_{hh}\\|_2)^k$ with "
+        "$\\gamma = \\sup|\\phi'| = 1$ for tanh (Pascanu, Mikolov & Bengio 2013). We rescale "
+        "$W_{hh}$ to spectral radii $\\rho$ from "
+        f"{radii[0]:g} to {radii[-1]:g} (`Cell(..., spectral_radius=ρ)`), feed inputs of scale "
+        f"{s['input_scale']:g} and compare the measured norms with the bound from "
+        "`gradflow.spectra.pascanu_bound`.\n\n"
+        f"The bound holds in every run: the smallest margin is {fmt(worst, 3)} decades. It is "
+        "*sufficient* for vanishing ($\\gamma\\|W\\| < 1$ forces decay) but growth of the bound "
+        "is only *necessary* for exploding: at $\\rho$ = "
+        f"{big:g}, a fraction {fmt(res[big]['saturation'], 2)} of the hidden units sit beyond "
+        "|h| > 0.9, where tanh' is small, and the measured norm "
+        f"at the largest lag is $10^{{{fmt(float(np.median(res[big]['log10_h'][-1])), 3)}}}$ "
+        f"against a bound of $10^{{{fmt(res[big]['bound'] * s['T'], 4)}}}$.\n\n"
+        f"Clipping the gradient's norm at {CLIP:g} keeps the update finite and bounded whatever "
+        "$\\rho$ is, but it multiplies the whole gradient by one number: the share of the "
+        "gradient that the early steps contribute — tiny when gradients vanish — is unchanged. "
+        "Clipping treats exploding gradients; it cannot bring back vanished ones."
+    )
+    return Section(key="exploding", title=TITLE, text=text, figures=[figure], tables=[table],
+                   data={"sizes": s})
