@@ -1,0 +1,133 @@
+"""The studies: their helpers against independent references, and the quick report end to
+end — every figure labelled, its data file present, parseable, non-empty and free of NaN."""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from analysis import _common, claims, derivations, forget_bias  # noqa: E402
+from gradflow.report.runner import analysis_dir, available_studies, run_report  # noqa: E402
+
+from .conftest import assert_close  # noqa: E402
+
+
+def test_parameter_counts_match_pytorch(torch):
+    """The derivations' counts against torch.nn.RNN / LSTM / GRU's own parameters."""
+    rows = {r["cell"]: r for r in derivations.parameter_counts(["rnn", "lstm", "gru"], hidden=24, inputs=10)}
+    for name, module in (("rnn", torch.nn.RNN), ("lstm", torch.nn.LSTM), ("gru", torch.nn.GRU)):
+        m = module(10, 24)
+        assert rows[name]["total"] == sum(p.numel() for p in m.parameters())
+        assert rows[name]["recurrent"] == m.weight_hh_l0.numel()
+    assert rows["lstm"]["recurrent"] == 4 * rows["rnn"]["recurrent"]
+
+
+def test_predicted_horizon_is_the_first_lag_below_the_threshold():
+    for b in (0.0, 1.0, 2.5, 5.0):
+        f = 1.0 / (1.0 + math.exp(-b))
+        k, p = 0, 1.0
+        while p >= forget_bias.THRESHOLD:  # slow loop: multiply until below
+            p *= f
+            k += 1
+        assert forget_bias.predicted_horizon(b) == k
+
+
+def test_activation_derivative_bounds_against_a_numeric_grid():
+    act = claims.activations()
+    a = np.linspace(-10, 10, 200001)
+    s = 1 / (1 + np.exp(-a))
+    assert float(act["sigmoid_max"]) == pytest.approx(np.max(s * (1 - s)), rel=1e-9)
+    assert float(act["tanh_max"]) == pytest.approx(np.max(1 - np.tanh(a) ** 2), rel=1e-9)
+    assert act["critical_zero"]
+
+
+def test_lag_grid_and_band():
+    lags = _common.lag_grid(1000)
+    assert lags[0] == 0 and lags[-1] == 1000 and np.all(np.diff(lags) > 0)
+    assert np.array_equal(lags[:41], np.arange(41))
+    v = np.arange(12.0).reshape(2, 6)
+    med, lo, hi = _common.band(v)
+    assert_close(med, [2.5, 8.5])
+    assert np.all(lo <= med) and np.all(med <= hi)
+
+
+def test_grid_runs_in_processes_in_order():
+    jobs = [dict(bias=b) for b in (3.0, 0.0, 5.0, 1.0)]
+    serial = _common.grid(forget_bias.predicted_horizon, jobs, 1)
+    assert _common.grid(forget_bias.predicted_horizon, jobs, 2) == serial
+
+
+def test_zero_recurrence_path_equals_total_against_a_numpy_loop():
+    """With W_hh = 0 the cell-state path is the whole gradient: the study's share is 0, and
+    its path norm is max_j prod f_j computed here from the forward pass."""
+    import gradflow
+
+    lags = np.array([0, 1, 5, 20])
+    r = __import__("analysis.cell_state", fromlist=["decompose"]).decompose(
+        "z", "lstm", None, True, seed=3, T=20, H=6, D=3, B=2, lags=lags)
+    assert np.max(np.abs(r["share"])) < 1e-12
+    cell = gradflow.Cell("lstm", 3, 6, seed=3)
+    cell.params["weight_hh"][:] = 0.0
+    f = cell.forward(_common.inputs(4, 20, 2, 3)).intermediate("f")
+    for i, k in enumerate(lags):
+        expected = np.log10(np.max(np.prod(f[20 - k:], axis=0), axis=-1))
+        assert_close(r["path"][i], expected, kind="finite_difference")
+
+
+@pytest.fixture(scope="module")
+def quick_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("quick")
+    return run_report(out, quick=True, seed=0, n_jobs=1, progress=False)
+
+
+def test_quick_report_runs_every_study_without_breaking_a_rule(quick_report):
+    assert quick_report.failed == {}
+    assert quick_report.problems == []
+    keys = [s.key for s in quick_report.sections]
+    assert keys == available_studies(analysis_dir())
+    for key in ("derivations", "vanishing", "cell_state", "forget_bias", "exploding", "spectra",
+                "variants", "claims"):
+        assert key in keys
+
+
+def test_quick_report_data_files_hold_every_plotted_number(quick_report):
+    out = quick_report.out
+    svgs = sorted((out / "figures").glob("*.svg"))
+    assert len(svgs) >= 10
+    for svg in svgs:
+        path = out / "data" / f"{svg.stem}.csv"
+        with path.open() as fh:
+            rows = list(csv.reader(fh))
+        assert len(rows) >= 2, path
+        numeric = 0
+        for row in rows[1:]:
+            for v in row:
+                try:
+                    x = float(v)
+                except ValueError:
+                    continue
+                numeric += 1
+                assert math.isfinite(x), (path, row)
+        assert numeric > 0, path
+        text = svg.read_text()
+        assert "NaN" not in text and "nan" not in re.sub(r"[A-Za-z]+nan|nan[A-Za-z]+", "", text)
+
+
+def test_quick_report_markdown_and_html(quick_report):
+    out = quick_report.out
+    md = (out / "index.md").read_text()
+    html = (out / "index.html").read_text()
+    n_fig = len(list((out / "figures").glob("*.svg")))
+    assert md.count("![Figure") == n_fig
+    assert html.count("<figure>") == n_fig
+    assert '<pre class="latex"' not in html  # every equation rendered, none fell back
+    assert "failed to run" not in md
+    verdicts = (out / "data" / "claims-verdicts.csv").read_text()
+    for v in ("holds", "fails", "holds under stated conditions"):
+        assert v in verdicts

@@ -1,0 +1,215 @@
+"""The report machinery: offline equations, the Markdown subset, the rules every figure
+obeys, a runner that survives missing and failing studies, and deterministic output."""
+
+from __future__ import annotations
+
+import base64
+import re
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+matplotlib = pytest.importorskip("matplotlib")
+
+from gradflow import cells  # noqa: E402
+from gradflow.errors import InvalidArgumentError  # noqa: E402
+from gradflow.report import Figure, Section, Table  # noqa: E402
+from gradflow.report.html import markdown_to_html  # noqa: E402
+from gradflow.report.mathrender import (  # noqa: E402
+    _layout_rows, latex_rows, mathtext_ok, render_display, render_inline, simplify, split_terms)
+from gradflow.report.runner import check_section, run_report  # noqa: E402
+from gradflow.report.style import new_figure  # noqa: E402
+
+
+# ---------------------------------------------------------------- equations
+def test_latex_rows_split_aligned_blocks():
+    tex = "\\begin{aligned}\na &= b \\\\\nc &= d + e\n\\end{aligned}\n\\qquad\n\\begin{aligned}\nx = y\n\\end{aligned}"
+    assert latex_rows(tex) == [["a", "= b"], ["c", "= d + e"], ["x = y"]]
+
+
+def test_split_terms_only_at_top_level():
+    assert split_terms(r"a + \left(b + c\right) W - d_{t} + f(x + y)") == [
+        "a", r"+ \left(b + c\right) W", "- d_{t}", "+ f(x + y)"]
+
+
+def test_simplify_maps_unsupported_commands():
+    assert not mathtext_ok(r"a \le b")
+    assert mathtext_ok(simplify(r"a \le b"))
+    assert simplify(r"\operatorname{diag}\left(f\right)") == r"\mathrm{diag}(f)"
+
+
+@pytest.mark.parametrize("name", cells.names())
+def test_every_catalogue_equation_and_jacobian_renders_offline(name):
+    """Every row of SymPy's LaTeX for every cell is accepted by mathtext as it is or simplified."""
+    spec = cells.get(name)
+    for tex in (spec.latex(), spec.jacobian().latex()):
+        rows = latex_rows(tex)
+        lines, failed, _ = _layout_rows(rows, 12.0)
+        assert failed == []
+        assert len(lines) >= len(rows)  # long rows are broken, none is dropped
+
+
+def test_rendered_equation_is_svg_with_glyph_paths_and_no_date():
+    r = render_display(cells.get("lstm").jacobian().latex())
+    assert r.ok and r.width > 100 and r.height > 50
+    svg = r.svg.decode()
+    assert svg.lstrip().startswith("<?xml") and "<path" in svg
+    assert "<dc:date>" not in svg
+    assert render_display(cells.get("lstm").jacobian().latex()).svg == r.svg  # deterministic
+
+
+def test_unrenderable_math_falls_back_to_source():
+    html = markdown_to_html("Before\n\n$$\n\\unknowncommand{x} = 1\n$$\n\nand $\\alsounknown{y}$ inline.")
+    assert '<pre class="latex"' in html and "unknowncommand" in html
+    assert "<code>\\alsounknown{y}</code>" in html
+    inline = render_inline(r"\sigma(a)")
+    assert inline.ok and inline.depth > 0
+
+
+def test_markdown_subset():
+    html = markdown_to_html(textwrap.dedent("""\
+        ### Head `code`
+
+        A **bold** and *italic* [link](data/x.csv) with $x^2$.
+
+        - one
+        - two
+          continued
+
+        1. first
+        """))
+    assert "<h4>Head <code>code</code></h4>" in html
+    assert "<strong>bold</strong>" in html and "<em>italic</em>" in html
+    assert '<a href="data/x.csv">link</a>' in html
+    assert re.search(r'<img class="im" alt="x\^2" src="data:image/svg\+xml;base64,', html)
+    assert "<ul><li>one</li><li>two continued</li></ul>" in html
+    assert "<ol><li>first</li></ol>" in html
+
+
+# ---------------------------------------------------------------- figure rules
+def _figure(name="f", x=(0, 1, 2), y=(1.0, 2.0, 3.0), xlabel="lag (steps)", ylabel="norm (1)"):
+    fig, ax = new_figure()
+    ax.plot(x, y)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    return Figure(name=name, figure=fig, caption="What to see.", data={"x": list(x), "y": list(y)})
+
+
+def test_check_section_accepts_a_good_figure():
+    assert check_section(Section("k", "t", figures=[_figure()])) == []
+
+
+@pytest.mark.parametrize("broken, message", [
+    (dict(y=(1.0, float("nan"), 3.0)), "NaN"),
+    (dict(xlabel=""), "label"),
+    (dict(y=(1.0, 2.0)), "unequal"),
+])
+def test_check_section_rejects_broken_figures(broken, message):
+    fig = _figure(**{k: v for k, v in broken.items() if k != "y"})
+    if "y" in broken:
+        fig.data["y"] = list(broken["y"])
+    problems = check_section(Section("k", "t", figures=[fig]))
+    assert any(message in p for p in problems), problems
+
+
+def test_check_section_rejects_an_empty_axes():
+    fig, ax = new_figure()
+    ax.set_xlabel("a (1)")
+    ax.set_ylabel("b (1)")
+    problems = check_section(Section("k", "t", figures=[
+        Figure("e", fig, "caption", {"x": [1.0]})]))
+    assert any("empty" in p for p in problems)
+
+
+# ---------------------------------------------------------------- runner
+_GOOD = '''
+import numpy as np
+from gradflow.report import Figure, Section, Table
+from gradflow.report.style import new_figure
+TITLE = "A good study"
+def run(config):
+    rng = np.random.default_rng(config.seed)
+    y = rng.standard_normal(5).cumsum()
+    fig, ax = new_figure()
+    ax.plot(np.arange(5), y)
+    ax.set_xlabel("lag (steps)")
+    ax.set_ylabel("value (1)")
+    return Section(key="good", title=TITLE, text="Text with $\\\\sigma(a)$.\\n\\n$$\\na &= b\\n$$",
+                   figures=[Figure("curve", fig, "A curve.", {"lag": np.arange(5), "y": y})],
+                   tables=[Table("t", ["a", "b"], [[1, 2.5]], "A table.")], data={"y": y})
+'''
+_BAD = '''
+TITLE = "A failing study"
+def run(config):
+    raise RuntimeError("boom")
+'''
+
+
+@pytest.fixture
+def studies(tmp_path):
+    folder = tmp_path / f"studies_{tmp_path.name.replace('-', '_')}"
+    folder.mkdir()
+    (folder / "__init__.py").write_text("")
+    (folder / "good.py").write_text(_GOOD)
+    (folder / "bad.py").write_text(_BAD)
+    yield folder
+    for mod in [m for m in sys.modules if m.startswith(folder.name)]:
+        del sys.modules[mod]
+
+
+def test_runner_survives_missing_and_failing_studies(studies, tmp_path):
+    out = tmp_path / "out"
+    result = run_report(out, folder=studies, progress=False)
+    assert list(result.failed) == ["bad"] and "boom" in result.failed["bad"]
+    assert "derivations" in result.skipped  # absent from this folder: skipped, not fatal
+    assert result.problems == []
+    md = (out / "index.md").read_text()
+    assert "A good study" in md and "This study failed to run" in md
+    assert (out / "figures" / "good-curve.svg").exists()
+    rows = (out / "data" / "good-curve.csv").read_text().splitlines()
+    assert rows[0] == "lag,y" and len(rows) == 6
+    assert (out / "data" / "good-t.csv").read_text().splitlines() == ["a,b", "1,2.5"]
+
+
+def test_runner_rejects_unknown_study_and_format(studies, tmp_path):
+    with pytest.raises(InvalidArgumentError, match="unknown studies"):
+        run_report(tmp_path / "o", folder=studies, only=["nope"], progress=False)
+    with pytest.raises(InvalidArgumentError, match="formats"):
+        run_report(tmp_path / "o", folder=studies, formats=["pdf"], progress=False)
+
+
+def test_same_seed_same_bytes_and_seed_matters(studies, tmp_path):
+    def files(out):
+        return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    a = files(run_report(tmp_path / "a", folder=studies, only=["good"], progress=False).out)
+    b = files(run_report(tmp_path / "b", folder=studies, only=["good"], progress=False).out)
+    c = files(run_report(tmp_path / "c", folder=studies, only=["good"], seed=1, progress=False).out)
+    assert a == b
+    assert a["data/good-curve.csv"] != c["data/good-curve.csv"]
+
+
+def test_html_is_self_contained(studies, tmp_path):
+    out = run_report(tmp_path / "h", folder=studies, only=["good"], progress=False).out
+    html = (out / "index.html").read_text()
+    assert not re.search(r'<(script|link|iframe)\b', html)
+    srcs = re.findall(r'src="([^"]+)"', html)
+    assert srcs and all(s.startswith("data:image/svg+xml;base64,") for s in srcs)
+    assert all(base64.b64decode(s.split(",", 1)[1]).lstrip().startswith(b"<?xml") for s in srcs)
+    assert "http://" not in html.replace("http://www.w3.org", "") and "https://" not in html
+
+
+def test_cli_returns_nonzero_when_a_study_fails(studies, tmp_path, monkeypatch, capsys):
+    from gradflow.cli import main
+
+    monkeypatch.setenv("GRADFLOW_ANALYSIS_DIR", str(studies))
+    code = main(["report", "--out", str(tmp_path / "cli"), "--no-progress", "--jobs", "1"])
+    assert code == 1
+    assert "study 'bad' failed" in capsys.readouterr().err
+    code = main(["report", "--out", str(tmp_path / "cli2"), "--only", "good", "--format", "md",
+                 "--no-progress"])
+    assert code == 0
+    assert (tmp_path / "cli2" / "index.md").exists() and not (tmp_path / "cli2" / "index.html").exists()
