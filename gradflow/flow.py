@@ -20,12 +20,11 @@ import numpy as np
 
 from . import _flow_steps as steps
 from . import _validate as check
+from ._flow_path import PathDecomposition, memory_horizon, path_decomposition
 from .errors import InvalidArgumentError
 
 __all__ = ["StateJacobians", "GradientFlow", "state_jacobians", "gradient_flow",
            "path_decomposition", "memory_horizon", "PathDecomposition"]
-
-from ._flow_path import PathDecomposition, memory_horizon, path_decomposition  # noqa: E402
 
 
 @dataclass(eq=False)
@@ -135,6 +134,8 @@ class GradientFlow:
         ``"spectral"`` or ``"frobenius"``.
     length : int
         T.
+    cell_name : str
+        The cell's catalogue name.
 
     Exactly zero products (a weight matrix of zeros) give ``-inf``; underflow never does.
     """
