@@ -308,3 +308,31 @@ def test_bad_arguments():
     sj = gradflow.state_jacobians(cell, x)
     with pytest.raises(InvalidArgumentError, match="`wrt` 'z'"):
         sj.block("c", "z")
+
+
+@pytest.mark.parametrize("name", ["lstm-peephole", "gru-cho", "mgu"])
+def test_state_jacobians_match_sympy_explicit_step(name):
+    """The symbolic route: differentiate explicit_step's matrix expressions with SymPy and
+    substitute the numbers."""
+    import sympy
+
+    from gradflow.symbolic.jacobian import explicit_step
+
+    n = 2
+    cell = gradflow.Cell(name, D, n, seed=21)
+    rng = np.random.default_rng(21)
+    x = rng.standard_normal((1, 1, D))
+    state0 = tuple(rng.standard_normal((1, n)) for _ in cell.spec.state)
+    new, sym = explicit_step(cell.spec, n, D)
+    prev = [sym[f"{s}_prev"][j, 0] for s in cell.spec.state for j in range(n)]
+    jac = new.jacobian(prev)
+    values = {sym["x"]: sympy.Matrix(x[0, 0])}
+    for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+        values[sym[k]] = sympy.Matrix(cell.params[k])
+    for k, s in enumerate(cell.spec.state):
+        values[sym[f"{s}_prev"]] = sympy.Matrix(state0[k][0])
+    for p in cell.spec.params:
+        values[sym[p]] = sympy.Matrix(cell.params[p])
+    ref = np.array(jac.subs(values).doit().evalf(30).tolist(), dtype=np.float64)
+    got = gradflow.state_jacobians(cell, x, state0 if len(state0) > 1 else state0[0]).full[0, 0]
+    assert_close(got, ref)
