@@ -203,12 +203,15 @@ class Steps:
                                        snap_block, snaps, snap_exp)
                 if bad >= 0:
                     check.raise_nonfinite(
-                        f"Jacobian product of {self.cell.spec.name!r}", bad, "state",
-                        "A one-step Jacobian holds a non-finite value.")
+                        f"Jacobian product of {self.cell.spec.name!r} (swept back from the "
+                        "last step)", bad, "state",
+                        "A one-step Jacobian holds a non-finite value: a partial derivative "
+                        "is infinite or NaN at this state.")
             if dh is not None:
                 bad = fk.lossgrad_kernel(dense, diag, t0, dh, g, e, gn, gtmp, loss_h, loss_s)
                 if bad >= 0:
                     check.raise_nonfinite(
                         f"loss-gradient backward pass of {self.cell.spec.name!r}", bad,
-                        "state", "A one-step Jacobian holds a non-finite value.")
+                        "state", "A one-step Jacobian holds a non-finite value: a partial "
+                        "derivative is infinite or NaN at this state.")
         return out, snaps, snap_exp, loss_h, loss_s

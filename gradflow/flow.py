@@ -86,6 +86,11 @@ def state_jacobians(cell, x, state0=None) -> StateJacobians:
     -------
     StateJacobians
         ``.full`` (T, B, S*H, S*H), ``.input`` (T, B, S*H, D), ``.block(of, wrt)``.
+
+    Raises
+    ------
+    NonFiniteError
+        If a Jacobian holds an infinite or NaN entry, with the step and the component.
     """
     trace = steps.run(cell, x, state0)
     st = steps.Steps(trace)
@@ -100,6 +105,12 @@ def state_jacobians(cell, x, state0=None) -> StateJacobians:
             for c in range(Sd, S):
                 full[t0:t0 + n, :, a * H + idx, c * H + idx] = diag[:, :, a, c, :]
         dx[t0:t0 + n] = dxc
+    bad = check.first_nonfinite(full)
+    if bad is not None:
+        comp = [s for a, s in enumerate(cell.spec.state)
+                if not np.isfinite(full[bad, :, a * H:(a + 1) * H]).all()]
+        check.raise_nonfinite(f"one-step Jacobian of {cell.spec.name!r}", bad, comp[0],
+                              "A partial derivative is infinite or NaN at this state.")
     return StateJacobians(full=full, input=dx, state=tuple(cell.spec.state), hidden_size=H)
 
 

@@ -336,3 +336,22 @@ def test_state_jacobians_match_sympy_explicit_step(name):
     ref = np.array(jac.subs(values).doit().evalf(30).tolist(), dtype=np.float64)
     got = gradflow.state_jacobians(cell, x, state0 if len(state0) > 1 else state0[0]).full[0, 0]
     assert_close(got, ref)
+
+
+def test_non_finite_jacobian_is_reported_with_its_step():
+    """h_prev ** 0.5 at h_prev = 0: the forward pass is finite (h stays 0), the partial
+    0.5 / sqrt(h_prev) is not."""
+    from gradflow.errors import NonFiniteError
+    from gradflow.symbolic.spec import CellSpec
+
+    spec = CellSpec("flow-kink", gates="a", equations="h = tanh(ax_a + ah_a) + h_prev**0.5")
+    cell = gradflow.Cell(spec, 1, 2, seed=0)
+    for v in cell.params.values():
+        v[...] = 0.0
+    x = np.zeros((5, 1, 1))
+    np.testing.assert_array_equal(cell.forward(x).h, 0.0)
+    with pytest.raises(NonFiniteError, match="step 4") as info:
+        gradflow.gradient_flow(cell, x)
+    assert info.value.step == 4
+    with pytest.raises(NonFiniteError, match="step 0 in `h`"):
+        gradflow.state_jacobians(cell, x)
