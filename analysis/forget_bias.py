@@ -54,6 +54,7 @@ def run(config: StudyConfig) -> Section:
     out = grid(horizons, jobs, config.n_jobs)
     biases = np.asarray(s["biases"])
     pred, path, total, mlf, censored = [], [], [], [], 0
+    T = s["T"]
     for b in s["biases"]:
         parts = [o for j, o in zip(jobs, out) if j["bias"] == b]
         p = np.concatenate([o["path"] for o in parts])
@@ -91,7 +92,11 @@ def run(config: StudyConfig) -> Section:
         data={"bias": biases.tolist(), "predicted_sigma_b": pred, "predicted_mean_log_f": pred_mean,
               "measured_path": path, "measured_total": total},
     )
-    rows = [[b, p, pm, a, t] for b, p, pm, a, t in zip(s["biases"], pred, pred_mean, path, total)]
+    def shown(v):  # a median at T means at least half the runs ran past the sequence
+        return f"≥ {T}" if v >= T else f"{v:.0f}"
+
+    rows = [[b, f"{p:.0f}", f"{pm:.0f}", shown(a), shown(t)]
+            for b, p, pm, a, t in zip(s["biases"], pred, pred_mean, path, total)]
     table = Table(name="horizon", columns=["bias b", "predicted σ(b)^k", "predicted E log f",
                                            "measured Π f", "measured total"],
                   rows=rows, caption="Memory horizons in time steps (medians).")
@@ -106,12 +111,16 @@ def run(config: StudyConfig) -> Section:
         f"measure, with $\\epsilon$ = {THRESHOLD:g}, the horizon of the path "
         "(`gradflow.memory_horizon(cell, x)`) and of the total gradient "
         "$\\|\\partial h_T/\\partial h_{T-k}\\|$ (`memory_horizon(gradient_flow(...))`).\n\n"
-        f"At $b = 1$ (Jozefowicz et al.'s recommendation) the prediction is {fmt(pred[k1])} "
-        f"steps and the measured Π f horizon {fmt(path[k1])}; at $b = 5$ the prediction is "
-        f"{fmt(pred[-1])} and the measurement {fmt(path[-1])} (total gradient: {fmt(total[-1])}). "
+        f"At $b = 1$ (Jozefowicz et al.'s recommendation) the prediction is {pred[k1]:.0f} "
+        f"steps and the measured Π f horizon {shown(path[k1])}; at $b = 5$ the prediction is "
+        f"{pred[-1]:.0f} and the measurement {shown(path[-1])} (total gradient: "
+        f"{shown(total[-1])}). The total gradient $\\|\\partial h_T/\\partial h_{{T-k}}\\|$ "
+        "outlives the Π f path once the bias is large: the paths through $h$ and the "
+        "recurrent weights add to the cell-state path. "
         "The bias is the knob that sets how long an LSTM remembers at initialisation; "
         "default initialisation ($b \\approx 0$) gives a horizon of a handful of steps."
-        + (f" {censored} of the measured horizons exceeded the sequence and are shown at T."
+        + (f" {censored} of the measured horizons (of single sequences) exceeded the "
+           f"sequence of {T} steps; medians at T are shown as ≥ {T}."
            if censored else "")
     )
     return Section(key="forget_bias", title=TITLE, text=text, figures=[figure], tables=[table],
