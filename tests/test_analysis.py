@@ -131,3 +131,12 @@ def test_quick_report_markdown_and_html(quick_report):
     verdicts = (out / "data" / "claims-verdicts.csv").read_text()
     for v in ("holds", "fails", "holds under stated conditions"):
         assert v in verdicts
+
+
+def test_same_seed_same_bytes_through_worker_processes(quick_report, tmp_path):
+    """Studies run again over joblib's processes reproduce the serial quick report exactly."""
+    keys = ["vanishing", "exploding"]
+    again = run_report(tmp_path / "again", only=keys, quick=True, seed=0, n_jobs=2, progress=False)
+    assert again.ok
+    for p in sorted((again.out / "data").iterdir()) + sorted((again.out / "figures").iterdir()):
+        assert p.read_bytes() == (quick_report.out / p.parent.name / p.name).read_bytes(), p.name
