@@ -76,7 +76,7 @@ def run(config: StudyConfig) -> Section:
                  + " only; the default report shows every catalogue cell.)"]
 
     table = Table(
-        name="parameters",
+        name="counts",
         columns=["cell", "gates", "state", "weight_hh shape", "recurrent weights",
                  "all parameters", "× rnn"],
         rows=[[r["cell"], r["gates"], r["state"], f"{r['weight_hh'][0]}×{r['weight_hh'][1]}",

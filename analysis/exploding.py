@@ -78,7 +78,7 @@ def run(config: StudyConfig) -> Section:
 
     cmap = matplotlib.colormaps["coolwarm"]
     radii = s["radii"]
-    fig, axes = new_figure(ncols=2, width=7.8, height=3.5)
+    fig, ax = new_figure(width=6.4, height=3.6)
     d1 = {"radius": [], "lag": [], "measured_median": [], "measured_max": [], "pascanu_bound": []}
     shown = [r for r in radii if r in (0.5, 0.9, 1.1, 1.5, 3.0)]
     for r in shown:
@@ -86,54 +86,50 @@ def run(config: StudyConfig) -> Section:
         med = np.median(res[r]["log10_h"], axis=1)
         mx = np.max(res[r]["log10_h"], axis=1)
         bound = lags * res[r]["bound"]
-        axes[0].plot(lags, med, color=col, label=f"ρ = {r:g}")
-        axes[0].plot(lags, bound, color=col, ls="--", lw=0.9)
+        ax.plot(lags, med, color=col, label=f"ρ = {r:g}")
+        ax.plot(lags, bound, color=col, ls="--", lw=0.9)
         d1["radius"] += [r] * len(lags)
         d1["lag"] += lags.tolist()
         d1["measured_median"] += med.tolist()
         d1["measured_max"] += mx.tolist()
         d1["pascanu_bound"] += bound.tolist()
-    axes[0].set_ylim(bottom=max(-60.0, min(d1["measured_median"]) - 2),
-                     top=min(60.0, max(d1["pascanu_bound"]) + 2))
-    axes[0].set_xlabel("lag k (time steps)")
-    axes[0].set_ylabel("log10 ||∂h_T/∂h_{T−k}||₂ (dimensionless)")
-    axes[0].set_title("measured (solid) vs bound k·log10(γ‖W_hh‖₂) (dashed)")
-    axes[0].legend(frameon=False, fontsize=7)
+    ax.set_ylim(bottom=max(-60.0, min(d1["measured_median"]) - 2),
+                top=min(60.0, max(d1["pascanu_bound"]) + 2))
+    ax.set_xlabel("lag k (time steps)")
+    ax.set_ylabel("log10 ||∂h_T/∂h_{T−k}||₂ (dimensionless)")
+    ax.set_title("measured (solid) vs bound k·log10(γ‖W_hh‖₂) (dashed)")
+    ax.legend(frameon=False, fontsize=7)
+    figure = Figure(
+        name="bound", figure=fig, data=d1,
+        caption="The vanilla RNN's lag norms (medians, solid) against Pascanu et al.'s bound "
+                "(γ‖W_hh‖₂)^k with γ = 1 for tanh (dashed), for several spectral radii ρ of "
+                "W_hh (the axis is cut at ±60 decades; the data file holds every value, and the "
+                "largest norm over runs). The measurement never crosses its bound; below ρ ≈ 1 "
+                "both decay; above it the bound grows but the measurement need not — growth is "
+                "necessary for exploding, not sufficient, because tanh saturates.",
+    )
 
     g_med = [float(np.median(np.log10(res[r]["grad"]))) for r in radii]
     g_clip = [float(np.median(np.log10(np.minimum(res[r]["grad"], CLIP)))) for r in radii]
     share = [float(np.median(np.log10(res[r]["share"]))) for r in radii]
-    axes[1].plot(radii, g_med, "o-", color="#d62728", label="‖∇L‖ without clipping")
-    axes[1].plot(radii, g_clip, "s--", color="#1f77b4", label=f"‖∇L‖ clipped at {CLIP:g}")
-    axes[1].plot(radii, share, "^-", color="#2ca02c",
-                 label="share of ∂L/∂W_hh from the first T/2 steps\n(the same with or without clipping)")
-    axes[1].set_xlabel("spectral radius ρ of W_hh (dimensionless)")
-    axes[1].set_ylabel("log10 norm or ratio (dimensionless)")
-    axes[1].set_title(f"loss on h_T, T = {s['T']}")
-    axes[1].legend(frameon=False, fontsize=6.5)
-    # every plotted number in one file: the lag curves, then the per-radius summaries
-    data = dict(d1)
-    n = len(d1["lag"])
-    data["panel"] = ["lag"] * n
-    for r, a, b, c in zip(radii, g_med, g_clip, share):
-        data["radius"].append(r)
-        data["lag"].append(-1)
-        data["measured_median"].append(a)
-        data["measured_max"].append(b)
-        data["pascanu_bound"].append(c)
-        data["panel"].append("radius: grad_norm | clipped | early_share")
-    figure = Figure(
-        name="radii", figure=fig, data=data,
-        caption="Left: the vanilla RNN's lag norms (medians, solid) against Pascanu et al.'s "
-                "bound (γ‖W_hh‖₂)^k with γ = 1 for tanh (dashed), for several spectral radii ρ "
-                "of W_hh. The measurement never crosses its bound; below ρ ≈ 1 both decay; "
-                "above it the bound grows but the measurement need not — growth is necessary "
-                "for exploding, not sufficient, because tanh saturates. Right: the loss "
-                "gradient's norm against ρ, with and without clipping by norm, and the share of "
-                "∂L/∂W_hh contributed by the first half of the sequence. Clipping caps the step "
-                "size; it rescales every contribution by the same factor, so the share coming "
-                "from distant steps is what it was. In the data file, rows with lag = −1 hold "
-                "the right panel (columns: gradient norm, clipped norm, early share).",
+    fig2, ax2 = new_figure(width=6.4, height=3.4)
+    ax2.plot(radii, g_med, "o-", color="#d62728", label="‖∇L‖ without clipping")
+    ax2.plot(radii, g_clip, "s--", color="#1f77b4", label=f"‖∇L‖ clipped at {CLIP:g}")
+    ax2.plot(radii, share, "^-", color="#2ca02c",
+             label="share of ∂L/∂W_hh from the first T/2 steps\n(the same with or without clipping)")
+    ax2.set_xlabel("spectral radius ρ of W_hh (dimensionless)")
+    ax2.set_ylabel("log10 norm or ratio (dimensionless)")
+    ax2.set_title(f"loss on h_T, T = {s['T']}: what clipping by norm changes")
+    ax2.legend(frameon=False, fontsize=7)
+    figure2 = Figure(
+        name="clipping", figure=fig2,
+        data={"radius": list(radii), "log10_grad_norm": g_med, "log10_grad_norm_clipped": g_clip,
+              "log10_early_share": share},
+        caption="The loss gradient's norm (all parameters, medians) against ρ, with and without "
+                f"clipping by norm at {CLIP:g}, and the share of ∂L/∂W_hh contributed by the "
+                "first half of the sequence. Clipping caps the step size; it rescales every "
+                "contribution by the same factor, so the share coming from distant steps — "
+                "vanishingly small for ρ < 1 — is what it was.",
     )
     rows = []
     for r in radii:
@@ -144,7 +140,7 @@ def run(config: StudyConfig) -> Section:
                      round(float(np.median(np.log10(res[r]["grad"]))), 2),
                      round(res[r]["saturation"], 3)])
     table = Table(
-        name="bound", columns=["ρ", "‖W_hh‖₂", "bound log10/step", f"log10 norm at k = {s['T']}",
+        name="radii", columns=["ρ", "‖W_hh‖₂", "bound log10/step", f"log10 norm at k = {s['T']}",
                                "min (bound − measured)", "log10 ‖∇L‖", "fraction |h| > 0.9"],
         rows=rows,
         caption="Per spectral radius: the largest singular value of W_hh, the bound per step, "
@@ -173,5 +169,5 @@ def run(config: StudyConfig) -> Section:
         "gradient that the early steps contribute — tiny when gradients vanish — is unchanged. "
         "Clipping treats exploding gradients; it cannot bring back vanished ones."
     )
-    return Section(key="exploding", title=TITLE, text=text, figures=[figure], tables=[table],
+    return Section(key="exploding", title=TITLE, text=text, figures=[figure, figure2], tables=[table],
                    data={"sizes": s})

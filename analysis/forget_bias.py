@@ -97,7 +97,7 @@ def run(config: StudyConfig) -> Section:
 
     rows = [[b, f"{p:.0f}", f"{pm:.0f}", shown(a), shown(t)]
             for b, p, pm, a, t in zip(s["biases"], pred, pred_mean, path, total)]
-    table = Table(name="horizon", columns=["bias b", "predicted σ(b)^k", "predicted E log f",
+    table = Table(name="horizons", columns=["bias b", "predicted σ(b)^k", "predicted E log f",
                                            "measured Π f", "measured total"],
                   rows=rows, caption="Memory horizons in time steps (medians).")
     k1 = s["biases"].index(1.0)

@@ -101,7 +101,7 @@ def run(config: StudyConfig) -> Section:
                 "slightly above) 0 — perturbations of its cell state do not decay.",
     )
     table = Table(
-        name="lyapunov", columns=["cell", "exponents (S·H)", "largest (log10/step)",
+        name="lyapunov_summary", columns=["cell", "exponents (S·H)", "largest (log10/step)",
                                   "median (log10/step)", "exponents ≥ −0.001",
                                   "converged", "max drift (ln/step)"],
         rows=rows,

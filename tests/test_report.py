@@ -213,3 +213,9 @@ def test_cli_returns_nonzero_when_a_study_fails(studies, tmp_path, monkeypatch, 
                  "--no-progress"])
     assert code == 0
     assert (tmp_path / "cli2" / "index.md").exists() and not (tmp_path / "cli2" / "index.html").exists()
+
+
+def test_check_section_rejects_names_whose_data_files_collide():
+    section = Section("k", "t", figures=[_figure(name="same")],
+                      tables=[Table("same", ["a"], [[1]], "caption")])
+    assert any("share this name" in p for p in check_section(section))

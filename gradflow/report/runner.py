@@ -107,6 +107,10 @@ def check_section(section: Section) -> list[str]:
     import numpy as np
 
     problems = []
+    names = [f.name for f in section.figures] + [t.name for t in section.tables]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"{section.key}/{dup}: two figures or tables share this name "
+                        "(their data files would overwrite each other)")
     for fig in section.figures:
         where = f"{section.key}/{fig.name}"
         if not fig.caption.strip():
