@@ -219,3 +219,19 @@ def test_check_section_rejects_names_whose_data_files_collide():
     section = Section("k", "t", figures=[_figure(name="same")],
                       tables=[Table("same", ["a"], [[1]], "caption")])
     assert any("share this name" in p for p in check_section(section))
+
+
+def test_discovery_ignores_unrelated_analysis_folders(tmp_path, monkeypatch):
+    from gradflow.report import runner
+
+    monkeypatch.delenv("GRADFLOW_ANALYSIS_DIR", raising=False)
+    found = runner.analysis_dir()
+    assert (found / "__init__.py").read_text().count("GRADFLOW_STUDIES") == 1
+    other = tmp_path / "analysis"
+    other.mkdir()
+    (other / "__init__.py").write_text("")
+    assert not runner._is_studies(other)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InvalidArgumentError, match="no study modules"):
+        run_report(tmp_path / "o", folder=empty, progress=False)

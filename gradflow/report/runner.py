@@ -29,12 +29,39 @@ STUDY_ORDER = ("derivations", "vanishing", "cell_state", "forget_bias", "explodi
 FORMATS = ("md", "html")
 
 
+def _is_studies(folder: Path) -> bool:
+    init = folder / "__init__.py"
+    try:
+        return init.is_file() and "GRADFLOW_STUDIES" in init.read_text(encoding="utf-8")
+    except OSError:
+        return False
+
+
 def analysis_dir() -> Path:
-    """The folder of the studies: ``$GRADFLOW_ANALYSIS_DIR`` or ``analysis/`` beside the package."""
+    """The folder of the studies.
+
+    ``$GRADFLOW_ANALYSIS_DIR`` if set; else ``analysis/`` beside the package (a source
+    checkout); else ``./analysis`` in the working directory (an installed package run from
+    the repository).  A folder counts only if its ``__init__.py`` defines
+    ``GRADFLOW_STUDIES``, so an unrelated ``analysis`` folder is never run.
+
+    Raises
+    ------
+    InvalidArgumentError
+        If no folder of studies is found.
+    """
     env = os.environ.get("GRADFLOW_ANALYSIS_DIR")
     if env:
         return Path(env).expanduser().resolve()
-    return Path(__file__).resolve().parents[2] / "analysis"
+    candidates = [Path(__file__).resolve().parents[2] / "analysis", Path.cwd() / "analysis"]
+    for folder in candidates:
+        if _is_studies(folder):
+            return folder
+    raise InvalidArgumentError(
+        "no studies found: looked for a folder 'analysis' (with GRADFLOW_STUDIES in its "
+        f"__init__.py) at {[str(c) for c in candidates]}; run `gradflow report` from the "
+        "gradflow repository folder, or set GRADFLOW_ANALYSIS_DIR to the studies' folder"
+    )
 
 
 def available_studies(folder: Path | None = None) -> list[str]:
@@ -185,6 +212,8 @@ def run_report(out, *, only=None, quick: bool = False, seed: int = 0, formats=FO
     if bad or not formats:
         raise InvalidArgumentError(f"`formats` must be some of {list(FORMATS)}; got {list(formats)}")
     present = available_studies(folder)
+    if not present:
+        raise InvalidArgumentError(f"no study modules (*.py) in {folder}")
     result = ReportResult(out=Path(out))
     if only:
         unknown = [k for k in only if k not in present and k not in STUDY_ORDER]
