@@ -9,7 +9,7 @@ import numpy as np
 
 from gradflow.report import Figure, Section, StudyConfig, Table
 
-from ._common import fmt, grid, inputs, seed_of
+from ._common import grid, inputs, seed_of
 
 TITLE = "Forget-gate bias: memory horizon against the bias"
 

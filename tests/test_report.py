@@ -7,9 +7,6 @@ import base64
 import re
 import sys
 import textwrap
-from pathlib import Path
-
-import numpy as np
 import pytest
 
 matplotlib = pytest.importorskip("matplotlib")

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InvalidArgumentError
-from .section import Figure, Section, StudyConfig, Table
+from .section import Section, StudyConfig
 
 __all__ = ["STUDY_ORDER", "FORMATS", "analysis_dir", "available_studies", "check_section",
-           "run_report", "ReportResult"]
+           "run_report", "ReportResult", "jsonable", "dumps"]
 
 #: The studies in reading order; other modules found in ``analysis/`` follow them.
 STUDY_ORDER = ("derivations", "vanishing", "cell_state", "forget_bias", "exploding",
@@ -116,10 +116,6 @@ class ReportResult:
     @property
     def ok(self) -> bool:
         return not self.failed and not self.problems
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) or type(v).__module__ == "numpy"
 
 
 def check_section(section: Section) -> list[str]:
@@ -277,7 +273,3 @@ def jsonable(value):
 def dumps(value) -> str:
     """Deterministic JSON."""
     return json.dumps(jsonable(value), indent=1, sort_keys=True)
-
-
-# re-exported for studies' convenience
-__all__ += ["Figure", "Section", "StudyConfig", "Table", "jsonable", "dumps"]
