@@ -40,6 +40,9 @@ th{background:#f5f5f5}
 .failed{background:#fff4f4;border-left:3px solid #c33;padding:.3em .6em}
 """
 
+#: equations rendered, simplified and left as source by the current :func:`to_html` call
+_STATS = {"rendered": 0, "simplified": 0, "source": 0}
+
 _MATH = re.compile(r"\$\$(.+?)\$\$|(?<![\\$])\$(?!\$)(.+?)(?<![\\$])\$", re.S)
 _CODE = re.compile(r"`([^`]+)`")
 
@@ -51,6 +54,7 @@ def _svg_img(svg: bytes, alt: str, cls: str, style: str = "") -> str:
 
 def _display(tex: str) -> str:
     r = render_display(tex)
+    _count(r)
     parts = []
     if r.svg is not None:
         parts.append(f'<div class="eq">{_svg_img(r.svg, tex, "dm", _size(r.width, r.height))}</div>')
@@ -70,9 +74,18 @@ def _size(w: float, h: float, depth: float | None = None) -> str:
 
 def _inline_math(tex: str) -> str:
     r = render_inline(tex)
+    _count(r)
     if r.svg is None:
         return f"<code>{html.escape(tex)}</code>"
     return _svg_img(r.svg, tex, "im", _size(r.width, r.height, r.depth))
+
+
+def _count(r) -> None:
+    if r.svg is not None:
+        _STATS["rendered"] += 1
+        _STATS["simplified"] += int(r.simplified)
+    if r.failed or r.svg is None:
+        _STATS["source"] += 1
 
 
 def _inline(text: str) -> str:
@@ -183,6 +196,7 @@ def to_html(sections, config: StudyConfig, svgs: dict, skipped=()) -> str:
     """The whole report as one HTML document (no external resources)."""
     from .writer import REPORT_TITLE, _intro
 
+    _STATS.update(rendered=0, simplified=0, source=0)
     body = [f"<h1>{html.escape(REPORT_TITLE)}</h1>",
             markdown_to_html(_intro(config, sections, skipped)).replace("<ol>", '<ol class="toc">', 1)]
     fig_no = table_no = 0
@@ -202,6 +216,10 @@ def to_html(sections, config: StudyConfig, svgs: dict, skipped=()) -> str:
                 f'vector file: <a href="figures/{stem}.svg">figures/{stem}.svg</a>.</span>'
                 "</figcaption></figure>")
         body.append("</section>")
+    body.append(
+        f'<p class="note">Equations rendered offline by matplotlib\'s mathtext: '
+        f'{_STATS["rendered"]} rendered ({_STATS["simplified"]} of them after simplifying '
+        f'commands mathtext lacks), {_STATS["source"]} shown as LaTeX source.</p>')
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{html.escape(REPORT_TITLE)}</title><style>{CSS}</style></head>\n<body>\n"
