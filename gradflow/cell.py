@@ -21,6 +21,32 @@ __all__ = ["Cell", "Trace", "Grads"]
 _INITS = ("pytorch", "orthogonal")
 
 
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` for 2-D float arrays, C-contiguous, through SciPy's BLAS.
+
+    The kernels' per-step products go through Numba's ``np.dot``, which calls SciPy's BLAS;
+    doing the large products here with the same library keeps one BLAS thread pool busy
+    instead of two (NumPy ships its own OpenBLAS, whose idle threads spin for a while after
+    each call and would compete with the other pool's for the cores).
+    """
+    if 0 in a.shape or 0 in b.shape or a.dtype not in (np.float64, np.float32):
+        return np.ascontiguousarray(a @ b)
+    from scipy.linalg import blas
+
+    gemm = blas.dgemm if a.dtype == np.float64 else blas.sgemm
+
+    def operand(m):  # m for Fortran BLAS without a copy: (array, transpose flag)
+        if m.flags.f_contiguous:
+            return m, 0
+        if m.flags.c_contiguous:
+            return m.T, 1
+        return np.asfortranarray(m), 0
+
+    # (a @ b)^T = b^T a^T, computed in Fortran order, is a @ b in C order
+    (p, tp), (q, tq) = operand(b.T), operand(a.T)
+    return gemm(1.0, p, q, trans_a=tp, trans_b=tq).T
+
+
 @dataclass(eq=False)
 class Trace:
     """Everything the forward pass computed, kept for the backward pass and for analysis.
@@ -349,21 +375,29 @@ class Cell:
         G, G1 = spec.num_gates, len(spec.stage1)
         states = np.empty((len(spec.state), T + 1, B, H), dtype=self.dtype)
         states[:, 0] = self._state_arg("state0", state0, B)
-        ax = (x.reshape(T * B, D) @ p["weight_ih"].T + p["bias_ih"]).reshape(T, B, G * H)
+        ax = _matmul(x.reshape(T * B, D), p["weight_ih"].T).reshape(T, B, G * H)
+        ax += p["bias_ih"]  # in place: a second (T, B, G*H) temporary costs as much as the GEMM at small H
         ah1 = np.empty((T, B, G1 * H), dtype=self.dtype)
         ah2 = np.empty((T, B, (G - G1) * H), dtype=self.dtype)
         u = np.empty((T, B, H if spec.stage2 else 0), dtype=self.dtype)
+        kernels = self.kernels
+        # function values (gates, tanh c ...) kept for the backward pass, which then
+        # evaluates no exp or tanh
+        saved = np.empty((T, kernels.NUM_SAVED, B, H), dtype=self.dtype)
         w = p["weight_hh"]
         b = p["bias_hh"]
-        self.kernels.forward_kernel(
-            ax, w[: G1 * H], b[: G1 * H], w[G1 * H:], b[G1 * H:], self._prm(p), states, ah1, ah2, u)
+        kernels.forward_kernel(
+            ax, w[: G1 * H], b[: G1 * H], w[G1 * H:], b[G1 * H:], self._prm(p), states, ah1, ah2,
+            u, saved)
         bad = check.first_nonfinite(states[:, 1:].swapaxes(0, 1))
         if bad is not None:
             comp = [s for k, s in enumerate(spec.state) if not np.isfinite(states[k, bad + 1]).all()]
             check.raise_nonfinite(
                 f"forward pass of {spec.name!r}", bad, comp[0],
                 "The recurrence diverged; reduce the weights or the input scale.")
-        return Trace(self, x, states, ax, ah1, ah2, u)
+        trace = Trace(self, x, states, ax, ah1, ah2, u)
+        trace._cache["saved"] = saved
+        return trace
 
     def backward(self, trace: Trace, dh=None, dstate=None) -> Grads:
         """Backpropagation through time.
@@ -408,8 +442,11 @@ class Cell:
         ds0 = np.empty_like(dsT)
         dprm = np.zeros((len(spec.params), H), dtype=self.dtype)
         w = p["weight_hh"]
+        saved = trace._cache.get("saved")
+        if saved is None:  # a Trace not made by forward: recompute the function values
+            saved = np.empty((0, 0, B, H), dtype=self.dtype)
         kernels.backward_kernel(
-            trace.ax, trace.ah1, trace.ah2, trace.u, trace.states, self._prm(p),
+            trace.ax, trace.ah1, trace.ah2, trace.u, trace.states, saved, self._prm(p),
             w[: G1 * H], w[G1 * H:], dh, dsT, dax, dah1, dah2, ds0, dprm)
         bad = check.first_nonfinite(dax, reverse=True)
         if bad is not None:
@@ -418,22 +455,22 @@ class Cell:
         TB = T * B
         dax2 = dax.reshape(TB, G * H)
         grads = {
-            "weight_ih": dax2.T @ trace.x.reshape(TB, D),
+            "weight_ih": _matmul(dax2.T, trace.x.reshape(TB, D)),
             "bias_ih": dax2.sum(axis=0),
         }
         h_prev = trace.states[0, :T].reshape(TB, H)
         dw_hh = np.empty((G * H, H), dtype=self.dtype)
-        dw_hh[: G1 * H] = dah1.reshape(TB, G1 * H).T @ h_prev
+        dw_hh[: G1 * H] = _matmul(dah1.reshape(TB, G1 * H).T, h_prev)
         db_hh = np.empty(G * H, dtype=self.dtype)
         db_hh[: G1 * H] = dah1.reshape(TB, G1 * H).sum(axis=0)
         if spec.stage2:
             dah2_2 = dah2.reshape(TB, (G - G1) * H)
-            dw_hh[G1 * H:] = dah2_2.T @ trace.u.reshape(TB, H)
+            dw_hh[G1 * H:] = _matmul(dah2_2.T, trace.u.reshape(TB, H))
             db_hh[G1 * H:] = dah2_2.sum(axis=0)
         grads["weight_hh"] = dw_hh
         grads["bias_hh"] = db_hh
         for k, name in enumerate(spec.params):
             grads[name] = dprm[k]
-        dx = (dax2 @ p["weight_ih"]).reshape(T, B, D)
+        dx = _matmul(dax2, p["weight_ih"]).reshape(T, B, D)
         state0 = {s: ds0[k] for k, s in enumerate(spec.state)}
         return Grads(params=grads, x=dx, state0=state0)

@@ -23,8 +23,22 @@ def _add_bias(a, b):
 
 
 @njit(**JIT)
-def forward_kernel(ax, w1, b1, w2, b2, prm, states, ah1, ah2, u):
-    """Run the cell over T steps, writing states[:, 1:], ah1, ah2 and u."""
+def _matmul(a, b, out):
+    """out (B, N) = a (B, K) @ b (K, N) through BLAS; a matrix-vector product when B = 1
+    (a 1-row GEMM would pack the whole of b at every step)."""
+    if a.shape[0] == 1:
+        np.dot(a[0], b, out[0])
+    else:
+        np.dot(a, b, out)
+
+
+@njit(**JIT)
+def forward_kernel(ax, w1, b1, w2, b2, prm, states, ah1, ah2, u, sv):
+    """Run the cell over T steps, writing states[:, 1:], ah1, ah2 and u.
+
+    sv (T, NUM_SAVED, B, H): where it has T rows, also the function values that
+    backward_kernel reads instead of recomputing them (see fwd_save_units).
+    """
     T = ax.shape[0]
     # the unit functions vectorise over contiguous rows: step through two (S, B, H) buffers
     # and copy each new state into `states`, whose slices states[:, t] are strided
@@ -32,25 +46,29 @@ def forward_kernel(ax, w1, b1, w2, b2, prm, states, ah1, ah2, u):
     sp[:] = states[:, 0]
     sn = np.empty_like(sp)
     for t in range(T):
-        np.dot(sp[0], w1.T, ah1[t])
+        _matmul(sp[0], w1.T, ah1[t])
         _add_bias(ah1[t], b1)
         if STAGE2:
             rho_units(ax[t], ah1[t], sp, prm, u[t])
-            np.dot(u[t], w2.T, ah2[t])
+            _matmul(u[t], w2.T, ah2[t])
             _add_bias(ah2[t], b2)
-        fwd_units(ax[t], ah1[t], ah2[t], sp, prm, sn)
+        if NUM_SAVED > 0 and sv.shape[0] == T:
+            fwd_save_units(ax[t], ah1[t], ah2[t], sp, prm, sn, sv[t])
+        else:
+            fwd_units(ax[t], ah1[t], ah2[t], sp, prm, sn)
         states[:, t + 1] = sn
         sp, sn = sn, sp
 
 
 @njit(**JIT)
-def backward_kernel(ax, ah1, ah2, u, states, prm, w1, w2, dh, dsT, dax, dah1, dah2, ds0, dprm):
+def backward_kernel(ax, ah1, ah2, u, states, sv, prm, w1, w2, dh, dsT, dax, dah1, dah2, ds0, dprm):
     """Backpropagation through time.
 
     dh (T, B, H): dL/dh_t from outside the recurrence; dsT (S, B, H): dL/d(final state).
     Writes dax, dah1, dah2 (gradients of the pre-activations, for the weight GEMMs done by
     the caller), ds0 (S, B, H) = dL/d(initial state), and accumulates dprm (P, H).  When
     DAH1_IS_DAX, bwd_units leaves dah1 alone (it equals dax) and dax may be passed as dah1.
+    sv: the values saved by forward_kernel, or an array with 0 rows (recompute them).
     """
     T = ax.shape[0]
     ds = dsT.copy()
@@ -60,14 +78,18 @@ def backward_kernel(ax, ah1, ah2, u, states, prm, w1, w2, dh, dsT, dax, dah1, da
     for t in range(T - 1, -1, -1):
         ds[0] += dh[t]
         sp[:] = states[:, t]
-        bwd_units(ax[t], ah1[t], ah2[t], sp, prm, ds, dax[t], dah1[t], dah2[t], dsp, dprm)
+        if NUM_SAVED > 0 and sv.shape[0] == T:
+            bwd_saved_units(ax[t], ah1[t], ah2[t], sp, prm, sv[t], ds, dax[t], dah1[t], dah2[t],
+                            dsp, dprm)
+        else:
+            bwd_units(ax[t], ah1[t], ah2[t], sp, prm, ds, dax[t], dah1[t], dah2[t], dsp, dprm)
         if STAGE2:
-            np.dot(dah2[t], w2, tmp)
+            _matmul(dah2[t], w2, tmp)
             rho_bwd_units(ax[t], ah1[t], sp, prm, tmp, dax[t], dah1[t], dsp, dprm)
         if DAH1_IS_DAX:
-            np.dot(dax[t], w1, tmp)
+            _matmul(dax[t], w1, tmp)
         else:
-            np.dot(dah1[t], w1, tmp)
+            _matmul(dah1[t], w1, tmp)
         dsp[0] += tmp
         ds, dsp = dsp, ds
     ds0[:] = ds
