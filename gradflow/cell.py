@@ -21,6 +21,14 @@ __all__ = ["Cell", "Trace", "Grads"]
 _INITS = ("pytorch", "orthogonal")
 
 
+def _all_finite(a: np.ndarray) -> bool:
+    """Whether every value of `a` is finite, in one pass without temporaries: a NaN or an
+    inf makes the sum NaN or inf.  (A sum that overflows although every value is finite
+    answers False: callers then look for the first non-finite value, and find none.)"""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(a.sum()))
+
+
 def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` for 2-D float arrays, C-contiguous, through SciPy's BLAS.
 
@@ -389,7 +397,7 @@ class Cell:
         kernels.forward_kernel(
             ax, w[: G1 * H], b[: G1 * H], w[G1 * H:], b[G1 * H:], self._prm(p), states, ah1, ah2,
             u, saved)
-        bad = check.first_nonfinite(states[:, 1:].swapaxes(0, 1))
+        bad = None if _all_finite(states[:, 1:]) else check.first_nonfinite(states[:, 1:].swapaxes(0, 1))
         if bad is not None:
             comp = [s for k, s in enumerate(spec.state) if not np.isfinite(states[k, bad + 1]).all()]
             check.raise_nonfinite(
@@ -448,7 +456,7 @@ class Cell:
         kernels.backward_kernel(
             trace.ax, trace.ah1, trace.ah2, trace.u, trace.states, saved, self._prm(p),
             w[: G1 * H], w[G1 * H:], dh, dsT, dax, dah1, dah2, ds0, dprm)
-        bad = check.first_nonfinite(dax, reverse=True)
+        bad = None if _all_finite(dax) else check.first_nonfinite(dax, reverse=True)
         if bad is not None:
             check.raise_nonfinite(f"backward pass of {spec.name!r}", bad, "pre-activation gradients",
                                   "The gradient overflowed while flowing back.")
