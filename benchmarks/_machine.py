@@ -55,6 +55,17 @@ def blas_libraries() -> list[dict]:
             if lib.get("user_api") == "blas"]
 
 
+def torch_backends() -> str | None:
+    """PyTorch's BLAS and oneDNN (mkldnn) as its build reports them, or None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    cfg = torch.__config__.show()
+    blas = next((w.split("=", 1)[1].rstrip(",") for w in cfg.split() if w.startswith("BLAS_INFO=")), "?")
+    return f"BLAS {blas}, oneDNN {'on' if torch.backends.mkldnn.is_available() else 'off'}"
+
+
 def gemm_peak(dtype: str, n: int, repeats: int) -> dict:
     """GFLOP/s of an n x n NumPy matmul: the median and best of `repeats` after a warm-up."""
     import numpy as np
@@ -88,6 +99,7 @@ def describe(peak_n: int = 4096, repeats: int = 5) -> dict:
         "env": {k: os.environ.get(k) for k in BLAS_ENV},
         "peak": {dt: gemm_peak(dt, peak_n, repeats) for dt in ("float64", "float32")},
     }
+    info["torch_backends"] = torch_backends()
     from importlib import metadata
 
     for name in ("scipy", "numba", "torch", "jax"):

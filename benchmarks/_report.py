@@ -70,7 +70,7 @@ def machine_text(m) -> str:
     return (f"{m['cpu']}, {m['cores']} cores ({' '.join(m['simd'])})\n"
             f"Python {m['python']}, NumPy {m['numpy']}, SciPy {m['scipy']}, Numba {m['numba']}, "
             f"PyTorch {m['torch']}, JAX {m['jax'] or 'not installed'}\n"
-            f"BLAS: {blas}\nenvironment: {env}")
+            f"BLAS: {blas}\nPyTorch's own: {m.get('torch_backends')}\nenvironment: {env}")
 
 
 def startup_text(s) -> str:
@@ -238,6 +238,11 @@ def markdown(results, command: str) -> str:
         "```",
         "",
     ]
+    if "load_start" in results:
+        out += [f"Load average (1, 5, 15 min) at the start: "
+                f"{', '.join(f'{x:.2f}' for x in results['load_start'])}; at the end: "
+                f"{', '.join(f'{x:.2f}' for x in results.get('load_end', ()))} "
+                "(2 cores: other processes' work shows up as noise).", ""]
     for v in results["variants"]:
         pk = v["machine"]["peak"]
         out += [

@@ -108,11 +108,18 @@ def _worker(spec: dict) -> dict:
     raise ValueError(kind)
 
 
+#: Seconds of rest before each timed run: OpenBLAS's idle threads spin for about 0.1 s
+#: after a call (and OpenMP's and XLA's for a while too); without a pause they would still
+#: be spinning on the cores while the next framework runs.
+PAUSE = 0.25
+
+
 def _alternate(fns: dict, budget: float, max_repeats: int) -> dict:
     """Warm up each function twice, then time them in turn until the budget is spent."""
     first = {}
     for name, fn in fns.items():
         fn()
+        time.sleep(PAUSE)
         t0 = time.perf_counter()
         fn()
         first[name] = time.perf_counter() - t0
@@ -121,6 +128,7 @@ def _alternate(fns: dict, budget: float, max_repeats: int) -> dict:
     times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            time.sleep(PAUSE)
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
@@ -164,7 +172,7 @@ def startup(env: dict, quick: bool) -> dict:
             env, n),
     }
     cold, cached = [], []
-    for _ in range(1 if quick else 3):
+    for _ in range(1 if quick else 2):
         with tempfile.TemporaryDirectory(prefix="gradflow-bench-") as tmp:
             fresh = {**env, "GRADFLOW_CACHE_DIR": tmp, "NUMBA_CACHE_DIR": os.path.join(tmp, "numba")}
             cold.append(_process_time(_FIRST_PASS, fresh, 1))
@@ -192,7 +200,7 @@ def comparisons(env: dict, quick: bool, jax: bool, log, only: str | None = None)
         row = {"cell": cell, "B": B, "T": T, "H": H, "dtype": dt}
         for peer in peers:
             spec = {"kind": "fb", "cell": cell, "B": B, "T": T, "H": H, "dtype": dt, "peer": peer,
-                    "budget": 2.0 if quick else 8.0, "max_repeats": 5 if quick else 21}
+                    "budget": 2.0 if quick else 5.0, "max_repeats": 5 if quick else 11}
             row[peer] = _json_child([__file__, "--worker", json.dumps(spec)], env)
         log(_report.fb_line(row))
         results["fb"].append(row)
@@ -205,7 +213,7 @@ def comparisons(env: dict, quick: bool, jax: bool, log, only: str | None = None)
     T = 1000 if quick else 10_000
     for peer in ["pytorch"] if wanted("lyapunov") else []:
         spec = {"kind": "lyapunov", "H": 128, "T": T, "dtype": "float64", "peer": peer,
-                "repeats": 1 if quick else 3}
+                "repeats": 1}
         r = _json_child([__file__, "--worker", json.dumps(spec)], env)
         r.update(H=128, T=T, dtype="float64")
         log(f"Lyapunov spectrum T={T}: { {k: v for k, v in r.items() if k in ('gradflow', 'pytorch', 'error')} }")
@@ -244,7 +252,8 @@ def main(argv=None) -> int:
     else:
         log(f"{' and '.join(BLAS_ENV)} are not set here: the run as the environment stands "
             "is also the run with both unset")
-    results = {"started": started, "quick": a.quick, "machine": machine, "variants": []}
+    results = {"started": started, "quick": a.quick, "machine": machine, "variants": [],
+               "load_start": os.getloadavg()}
     for label, env, mach in variants:
         log(f"\n== {label}: GEMM peak {mach['peak']['float64']['median_gflops']:.0f} GFLOP/s "
             f"float64, {mach['peak']['float32']['median_gflops']:.0f} float32")
@@ -254,6 +263,7 @@ def main(argv=None) -> int:
         log("\n== start-up (whole processes)")
         results["startup"] = startup(as_is, a.quick)
         log(_report.startup_text(results["startup"]))
+    results["load_end"] = os.getloadavg()
     text = _report.markdown(results, command="python benchmarks/run.py" + (" --quick" if a.quick else ""))
     print("\n" + text)
     if a.out:
