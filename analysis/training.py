@@ -4,7 +4,6 @@ while each cell learns."""
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 
@@ -52,15 +51,13 @@ def _one(task_name: str, T: int, cell_name: str, budget: int, test: int, probes:
     tmp = cell.copy()
     tmp.backward(tmp.forward(np.zeros((1, 1, task.input_size))), np.zeros((1, 1, cell.hidden_size)))
     with threadpool_limits(1):
-        t0 = time.perf_counter()
         r = train.train(cell, task, batch_size=RECIPE["batch_size"], optimizer=RECIPE["optimizer"],
                         lr=RECIPE["lr"], clip=RECIPE["clip"], window=RECIPE["window"],
                         max_sequences=budget, test_size=test, probes=probes, seed=seed,
                         verbose=False)
-        total = time.perf_counter() - t0
     h = r.history
     return {"task": task_name, "length": T, "cell": cell_name, "solved": r.solved,
-            "sequences": r.sequences, "wall_time": r.wall_time, "total_time": total,
+            "sequences": r.sequences,
             "test": r.test, "parameters": r.settings["parameters"], "paper": task.paper,
             "chance": task.chance, "history": {k: np.asarray(v) for k, v in h.items()}}
 
@@ -77,10 +74,8 @@ def run(config: StudyConfig) -> Section:
     from matplotlib.figure import Figure as MplFigure
 
     runs, budget, test, probes = _grid(config)
-    t0 = time.perf_counter()
     results = Parallel(n_jobs=config.n_jobs)(
         delayed(_one)(task, T, cell, budget, test, probes, config.seed) for task, T, cell in runs)
-    elapsed = time.perf_counter() - t0
     by = {(r["task"], r["length"], r["cell"]): r for r in results}
     tasks_ = sorted({r["task"] for r in results})
     longest = {t: max(r["length"] for r in results if r["task"] == t) for t in tasks_}
@@ -90,13 +85,13 @@ def run(config: StudyConfig) -> Section:
     for r in results:
         p = r["paper"] or {}
         rows.append([r["task"], r["length"], r["cell"], r["parameters"],
-                     "yes" if r["solved"] else "no", r["sequences"], round(r["wall_time"], 1),
+                     "yes" if r["solved"] else "no", r["sequences"],
                      f"{r['test']['wrong']} / {r['test']['total']}",
                      p.get("sequences", "—"),
                      f"{p['wrong']} / {p['test']}" if p.get("wrong") is not None else "—"])
     table = Table(
         "runs",
-        ["task", "T", "cell", "weights", "stopping rule met", "sequences seen", "wall time (s)",
+        ["task", "T", "cell", "weights", "stopping rule met", "sequences seen",
          "test wrong", "1997 LSTM sequences", "1997 LSTM test wrong"],
         rows,
         caption=("Every run with one recipe (H = 16, minibatches of 32, Adam lr 0.01, clipping at "
@@ -208,13 +203,13 @@ def run(config: StudyConfig) -> Section:
                 "cross-entropy for temporal order). See the long plateau at the chance loss that the "
                 "gated cells leave abruptly and the tanh RNN never leaves.", d3)
 
-    text = _text(results, by, budget, elapsed, config)
-    data = {"recipe": RECIPE, "biases": BIASES, "budget": budget, "elapsed_seconds": elapsed,
+    text = _text(results, by, budget)
+    data = {"recipe": RECIPE, "biases": BIASES, "budget": budget,
             "runs": [{k: v for k, v in r.items() if k != "history"} for r in results]}
     return Section("training", TITLE, text, [f1, f2, f3], [table], data)
 
 
-def _text(results, by, budget, elapsed, config) -> str:
+def _text(results, by, budget) -> str:
     lines = [
         "Vanishing gradients matter because they stop learning. Each cell — a tanh RNN, an "
         "LSTM with forget gate, a GRU, all with 16 hidden units — is trained with the same "
@@ -241,8 +236,8 @@ def _text(results, by, budget, elapsed, config) -> str:
             continue
         parts = []
         for r in rs:
-            state = (f"met the stopping rule after {r['sequences']:,} sequences "
-                     f"({r['wall_time']:.0f} s)" if r["solved"]
+            state = (f"met the stopping rule after {r['sequences']:,} sequences"
+                     if r["solved"]
                      else f"did not meet it within {r['sequences']:,} sequences")
             parts.append(f"{r['cell']} {state}, {r['test']['wrong']:,} of "
                          f"{r['test']['total']:,} test sequences wrong")
@@ -264,6 +259,4 @@ def _text(results, by, budget, elapsed, config) -> str:
         lines += ["", f"Gradient against lag (adding, T = {T2}; medians over a fixed probe batch "
                   f"of 16 sequences): from the output step to {lag} steps back, "
                   "log10 ‖∂L/∂h_k‖ changes by " + "; ".join(drops) + " (decades)."]
-    lines += ["", f"The whole grid took {elapsed:.0f} s of wall time on {config.n_jobs} "
-              "worker process(es); wall times in the table are per run, training only."]
     return "\n".join(lines)
