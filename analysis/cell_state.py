@@ -71,7 +71,7 @@ def run(config: StudyConfig) -> Section:
         d1["path_median"] += p.tolist()
         d1["total_median"] += t.tolist()
     axes[0].set_xlabel("lag k (time steps)")
-    axes[0].set_ylabel("log10 norm of ∂c_T/∂c_{T−k} (dimensionless)")
+    axes[0].set_ylabel(r"$\log_{10}\,\|\partial c_T/\partial c_{T-k}\|$ (dimensionless)")
     axes[0].set_title("path (Π f, dashed) and total (solid)")
     axes[0].legend(frameon=False, fontsize=6.5)
 
@@ -99,8 +99,8 @@ def run(config: StudyConfig) -> Section:
     figure = Figure(
         name="path_share", figure=fig, data=d,
         caption="Left: the norm of the cell-state path alone (the product of the direct edges "
-                "∂c_t/∂c_{t−1} = diag(f_t), i.e. diag(Π f), dashed) against the total "
-                "∂c_T/∂c_{T−k} (solid), medians. Right: their ratio, log10 ‖path‖/‖total‖ "
+                "$\\partial c_t/\\partial c_{t-1} = \\operatorname{diag}(f_t)$, i.e. diag(Π f), dashed) against the total "
+                "$\\partial c_T/\\partial c_{T-k}$ (solid), medians. Right: their ratio, log10 ‖path‖/‖total‖ "
                 "(0 = the path is the whole gradient). With W_hh = 0 the ratio is exactly 0 at "
                 "every lag; for lstm-nfg the path is the identity at every lag while the total "
                 "grows through the h-paths; at initialisation the path carries a shrinking "

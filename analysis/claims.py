@@ -234,7 +234,7 @@ def run(config: StudyConfig) -> Section:
         d["log10_norm"] += v["log10_state"].tolist()
     axes[1].axhline(0.0, color="k", ls="--", lw=0.8)
     axes[1].set_xlabel("lag k (time steps)")
-    axes[1].set_ylabel("log10 ‖∂s_T/∂s_{T−k}‖₂ (dimensionless)")
+    axes[1].set_ylabel(r"$\log_{10}\,\|\partial s_T/\partial s_{T-k}\|_2$ (dimensionless)")
     axes[1].set_title("'LSTMs can still explode'")
     axes[1].legend(frameon=False, fontsize=7)
     figure = Figure(

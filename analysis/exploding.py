@@ -96,7 +96,7 @@ def run(config: StudyConfig) -> Section:
     ax.set_ylim(bottom=max(-60.0, min(d1["measured_median"]) - 2),
                 top=min(60.0, max(d1["pascanu_bound"]) + 2))
     ax.set_xlabel("lag k (time steps)")
-    ax.set_ylabel("log10 ||∂h_T/∂h_{T−k}||₂ (dimensionless)")
+    ax.set_ylabel(r"$\log_{10}\,\|\partial h_T/\partial h_{T-k}\|_2$ (dimensionless)")
     ax.set_title("measured (solid) vs bound k·log10(γ‖W_hh‖₂) (dashed)")
     ax.legend(frameon=False, fontsize=7)
     figure = Figure(

@@ -72,7 +72,7 @@ def run(config: StudyConfig) -> Section:
     ax.plot(biases, pred, "k--", label="predicted: σ(b)^k = 1 %")
     ax.plot(biases, pred_mean, color="0.5", ls=":", label="predicted from measured mean log f")
     ax.plot(biases, path, "o-", color="#1f77b4", label="measured: Π f path")
-    ax.plot(biases, total, "s-", color="#d62728", label="measured: total ‖∂h_T/∂h_{T−k}‖")
+    ax.plot(biases, total, "s-", color="#d62728", label=r"measured: total $\|\partial h_T/\partial h_{T-k}\|$")
     ax.set_yscale("log")
     ax.set_xlabel("forget-gate bias b (pre-activation units)")
     ax.set_ylabel("memory horizon (time steps)")

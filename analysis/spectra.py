@@ -60,14 +60,14 @@ def run(config: StudyConfig) -> Section:
             d1["log10_singular_value"] += v[keep].tolist()
         ax.set_title(f"lag k = {k}")
         ax.set_xlabel("singular value index i (1 = largest)")
-        ax.set_ylabel("log10 σ_i(∂h_T/∂h_{T−k}) (dimensionless)")
+        ax.set_ylabel(r"$\log_{10}\,\sigma_i(\partial h_T/\partial h_{T-k})$ (dimensionless)")
     axes[0].legend(frameon=False, fontsize=7)
     fig1 = Figure(
         name="singular_values", figure=fig, data=d1,
-        caption="Singular values of the Jacobian product ∂h_T/∂h_{T−k} at initialisation "
+        caption="Singular values of the Jacobian product $\\partial h_T/\\partial h_{T-k}$ at initialisation "
                 f"(median over {s['B']} sequences; H = {s['H']}). At lag 1 they spread over "
                 "about a decade; with the lag every cell's spectrum slides down and fans out, "
-                "so the product approaches a low-rank map: only a few directions of h_{T−k} "
+                "so the product approaches a low-rank map: only a few directions of $h_{T-k}$ "
                 "still influence h_T. Values below the rounding floor of the product "
                 "(σ_max · H · ε) are not resolved and are left out.",
     )

@@ -64,7 +64,7 @@ def run(config: StudyConfig) -> Section:
                      round(float(med[-1]), 1), round(float(slope), 4),
                      round(float(-1.0 / slope), 1) if slope < 0 else "∞"])
     ax.set_xlabel("lag k (time steps)")
-    ax.set_ylabel("log10 ||∂h_T/∂h_{T−k}||₂ (dimensionless)")
+    ax.set_ylabel(r"$\log_{10}\,\|\partial h_T/\partial h_{T-k}\|_2$ (dimensionless)")
     ax.set_title(f"At initialisation: H = {s['H']}, T = {s['T']}, "
                  f"{s['seeds']} seeds × {s['B']} sequences")
     ax.legend(frameon=False)

@@ -66,7 +66,7 @@ def run(config: StudyConfig) -> Section:
             data["log10_cell_path_median"] += res[b, c]["path"].tolist()
         ax.set_title("forget bias 0 (default init.)" if b == 0 else f"forget bias {b:g}")
         ax.set_xlabel("lag k (time steps)")
-        ax.set_ylabel("log10 ||∂s_T/∂s_{T−k}||₂ (dimensionless)")
+        ax.set_ylabel(r"$\log_{10}\,\|\partial s_T/\partial s_{T-k}\|_2$ (dimensionless)")
     axes[0].legend(frameon=False, fontsize=6.5, ncol=2)
     figure = Figure(
         name="lag_norms", figure=fig, data=data,
