@@ -155,7 +155,7 @@ def _lyapunov_lines(variant) -> list[str]:
                 f"T = {r['T']:,}, {r['dtype']}): gradflow {_s(r.get('gradflow'))} s")
         if t:
             line += (f", PyTorch (jacrev + QR per step) {_s(r.get('pytorch'))} s: "
-                     f"**{t[0] / g[0]:.0f}×**; largest exponent {r['gradflow_top']:.4f} "
+                     f"**{t[0] / g[0]:.1f}×**; largest exponent {r['gradflow_top']:.4f} "
                      f"(gradflow) vs {r['pytorch_top']:.4f} (PyTorch)")
         out.append(line)
     return out
