@@ -100,3 +100,58 @@ def test_log_of_tanh_derivative_is_stable():
     np.testing.assert_allclose(k._log_dtanh(-400.0), np.log(4.0) - 800.0, rtol=1e-15)
     printed = KernelPrinter().doprint(sympy.log(sympy.Abs(sympy.tanh(sympy.Symbol("a")) ** 2 - 1)))
     assert printed == "_log_dtanh(a)"
+
+
+def _ulps(got, want):
+    """Distance in units of the last place of `want` (float64)."""
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    return np.abs(got - want) / np.spacing(np.abs(want))
+
+
+def test_inlined_exp_tanh_sigmoid_agree_with_the_library_to_a_few_ulps():
+    from scipy.special import expit
+
+    k = gradflow.Cell("lstm", 1, 1).kernels
+    rng = np.random.default_rng(0)
+    xs = np.concatenate([rng.uniform(-745, 709, 4000), rng.uniform(-30, 30, 4000),
+                         rng.uniform(-1, 1, 2000), np.linspace(-0.7, 0.7, 1001)])
+    exp_ = np.array([k._exp(x) for x in xs])
+    normal = np.exp(xs) > np.finfo(np.float64).tiny
+    assert np.max(_ulps(exp_[normal], np.exp(xs[normal]))) <= 3
+    # subnormal results: exact to the absolute spacing of the smallest subnormal
+    np.testing.assert_allclose(exp_[~normal], np.exp(xs[~normal]), rtol=0, atol=5e-324 * 4)
+    tanh_ = np.array([k._tanh(x) for x in xs])
+    assert np.max(_ulps(tanh_, np.tanh(xs))) <= 3
+    sig_ = np.array([k._sigmoid(x) for x in xs])
+    tiny = expit(xs) > np.finfo(np.float64).tiny
+    assert np.max(_ulps(sig_[tiny], expit(xs[tiny]))) <= 4
+
+
+def test_inlined_functions_keep_special_values():
+    k = gradflow.Cell("lstm", 1, 1).kernels
+    assert k._exp(np.inf) == np.inf and k._exp(-np.inf) == 0.0 and np.isnan(k._exp(np.nan))
+    assert k._exp(710.0) == np.inf and k._exp(0.0) == 1.0 and k._exp(-800.0) == 0.0
+    assert k._tanh(np.inf) == 1.0 and k._tanh(-np.inf) == -1.0 and np.isnan(k._tanh(np.nan))
+    assert np.copysign(1.0, k._tanh(-0.0)) == -1.0 and k._tanh(0.0) == 0.0
+    assert k._sigmoid(np.inf) == 1.0 and k._sigmoid(-np.inf) == 0.0 and np.isnan(k._sigmoid(np.nan))
+
+
+def test_shared_input_and_recurrent_gradients_detected_symbolically():
+    """d phi/d ax_g == d phi/d ah_g for every gate of an LSTM or RNN, not for the GRU's n gate."""
+    flags = {n: gradflow.Cell(n, 1, 1).kernels.DAH1_IS_DAX for n in ("lstm", "rnn", "gru", "mgu")}
+    assert flags == {"lstm": True, "rnn": True, "gru": False, "mgu": False}
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru", "gru-cho", "lstm-peephole"])
+def test_backward_without_saved_values_recomputes_the_same(name):
+    cell = gradflow.Cell(name, 3, 4, seed=0)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((6, 2, 3))
+    dh = rng.standard_normal((6, 2, 4))
+    trace = cell.forward(x)
+    with_saved = cell.backward(trace, dh)
+    del trace._cache["saved"]
+    without = cell.backward(trace, dh)
+    for key, value in with_saved.params.items():
+        np.testing.assert_allclose(without.params[key], value, rtol=1e-13, atol=1e-15, err_msg=key)
+    np.testing.assert_allclose(without.x, with_saved.x, rtol=1e-13, atol=1e-15)
