@@ -39,6 +39,17 @@ POWER_MAXIT = 400
 
 # ---------------------------------------------------------------------- assembly
 @njit(**JIT_OPTIONS)
+def _add_gated(out, row0, col0, coef, M):
+    """out[row0 + i, col0 + j] += coef[i] * M[i, j] for the rows i where coef[i] != 0:
+    diag(coef) M added into a block of `out`.  coef (m,), M (m, n)."""
+    for i in range(coef.shape[0]):
+        c = coef[i]
+        if c != 0.0:
+            for j in range(M.shape[1]):
+                out[row0 + i, col0 + j] += c * M[i, j]
+
+
+@njit(**JIT_OPTIONS)
 def assemble_kernel(jah, jsp, rah, rsp, w1, w2, dense, diag):
     """Assemble one-step Jacobians from unit-map partials and weights.
 
@@ -84,19 +95,11 @@ def assemble_kernel(jah, jsp, rah, rsp, w1, w2, dense, diag):
                         du[m, m] = rsp[k, c, b, m]
                     if c == 0:
                         for g in range(G1):
-                            for m in range(H):
-                                coef = rah[k, g, b, m]
-                                if coef != 0.0:
-                                    for j in range(H):
-                                        du[m, j] += coef * w1[g * H + m, j]
+                            _add_gated(du, 0, 0, rah[k, g, b], w1[g * H:(g + 1) * H])
                     for g2 in range(G2):
                         wdu = np.dot(np.ascontiguousarray(w2[g2 * H:(g2 + 1) * H]), du)
                         for a in range(S):
-                            for i in range(H):
-                                coef = jah[k, a, G1 + g2, b, i]
-                                if coef != 0.0:
-                                    for j in range(H):
-                                        D[a * H + i, c * H + j] += coef * wdu[i, j]
+                            _add_gated(D, a * H, c * H, jah[k, a, G1 + g2, b], wdu)
 
 
 @njit(**JIT_OPTIONS)
@@ -114,27 +117,15 @@ def input_kernel(jax, jah, rax, w_ih, w2, out):
             O[:, :] = 0.0
             for a in range(S):
                 for g in range(G):
-                    for i in range(H):
-                        coef = jax[k, a, g, b, i]
-                        if coef != 0.0:
-                            for d in range(D):
-                                O[a * H + i, d] += coef * w_ih[g * H + i, d]
+                    _add_gated(O, a * H, 0, jax[k, a, g, b], w_ih[g * H:(g + 1) * H])
             if G2 > 0:
                 ux[:, :] = 0.0
                 for g in range(G):
-                    for m in range(H):
-                        coef = rax[k, g, b, m]
-                        if coef != 0.0:
-                            for d in range(D):
-                                ux[m, d] += coef * w_ih[g * H + m, d]
+                    _add_gated(ux, 0, 0, rax[k, g, b], w_ih[g * H:(g + 1) * H])
                 for g2 in range(G2):
                     wux = np.dot(np.ascontiguousarray(w2[g2 * H:(g2 + 1) * H]), ux)
                     for a in range(S):
-                        for i in range(H):
-                            coef = jah[k, a, G1 + g2, b, i]
-                            if coef != 0.0:
-                                for d in range(D):
-                                    O[a * H + i, d] += coef * wux[i, d]
+                        _add_gated(O, a * H, 0, jah[k, a, G1 + g2, b], wux)
 
 
 # ---------------------------------------------------------------------- renormalisation
