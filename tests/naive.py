@@ -99,3 +99,17 @@ def forward(name, params, x, state0):
         state = step(name, params, x[t], state)
         out.append(state)
     return np.stack([np.stack([s[k] for s in out]) for k in range(len(state0))])
+
+
+def central_differences(fun, arr, eps=1e-6):
+    """d fun() / d arr by central differences, perturbing each entry of `arr` in place."""
+    grad = np.empty_like(arr)
+    for i in np.ndindex(arr.shape):  # index in place: works for views that are not contiguous
+        old = arr[i]
+        arr[i] = old + eps
+        up = fun()
+        arr[i] = old - eps
+        down = fun()
+        arr[i] = old
+        grad[i] = (up - down) / (2 * eps)
+    return grad

@@ -15,22 +15,7 @@ from gradflow.errors import GradflowError, InvalidArgumentError
 from gradflow.tasks import Batch, Task
 
 from .conftest import assert_close
-
-
-def _fd(f, arr, eps=1e-6):
-    """Central differences of scalar f() with respect to every entry of arr (in place)."""
-    g = np.zeros_like(arr)
-    it = np.nditer(arr, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = arr[i]
-        arr[i] = old + eps
-        fp = f()
-        arr[i] = old - eps
-        fm = f()
-        arr[i] = old
-        g[i] = (fp - fm) / (2 * eps)
-    return g
+from .naive import central_differences
 
 
 def test_mse_loss_value_and_gradient_by_hand():
@@ -60,7 +45,7 @@ def test_xent_loss_against_torch_and_finite_differences(torch):
     assert_close(loss, ref.item())
     assert_close(d[mask], t_out.grad.numpy())
     assert not d[~mask].any()
-    fd = _fd(lambda: train.xent_loss(out, y, mask)[0], out)
+    fd = central_differences(lambda: train.xent_loss(out, y, mask)[0], out)
     assert_close(d, fd, kind="finite_difference")
     # huge logits stay finite
     big, _ = train.xent_loss(out * 1e4, y, mask)
@@ -151,7 +136,7 @@ def test_model_gradients_against_finite_differences(cell_name, task_name, opts):
     for name, arr in model.params.items():
         if arr.size > 40:           # a random sample of the large arrays' entries
             continue
-        fd = _fd(lambda: model.loss_and_gradients(task, batch)[0], arr)
+        fd = central_differences(lambda: model.loss_and_gradients(task, batch)[0], arr)
         assert_close(grads[name], fd, kind="finite_difference", err_msg=name)
     # weight_ih of the GRU / copy cells is larger: check one entry by hand
     w = model.params["weight_ih"]
