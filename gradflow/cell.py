@@ -13,6 +13,7 @@ import numpy as np
 
 from . import _validate as check
 from . import cells
+from . import _threads
 from .errors import InvalidArgumentError, ShapeError, SpecError
 from .symbolic.spec import CellSpec
 
@@ -29,14 +30,17 @@ def _all_finite(a: np.ndarray) -> bool:
         return bool(np.isfinite(a.sum()))
 
 
-def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` for 2-D float arrays, C-contiguous, through SciPy's BLAS.
+def _matmul(a: np.ndarray, b: np.ndarray, threads: int = 1) -> np.ndarray:
+    """``a @ b`` for 2-D float arrays, C-contiguous, through SciPy's BLAS; with `threads`
+    > 1, split over gradflow's own threads instead (see :mod:`gradflow._threads`).
 
     The kernels' per-step products go through Numba's ``np.dot``, which calls SciPy's BLAS;
     doing the large products here with the same library keeps one BLAS thread pool busy
     instead of two (NumPy ships its own OpenBLAS, whose idle threads spin for a while after
     each call and would compete with the other pool's for the cores).
     """
+    if threads > 1:
+        return _threads.matmul(a, b, threads)
     if 0 in a.shape or 0 in b.shape or a.dtype not in (np.float64, np.float32):
         return np.ascontiguousarray(a @ b)
     from scipy.linalg import blas
@@ -383,20 +387,24 @@ class Cell:
         G, G1 = spec.num_gates, len(spec.stage1)
         states = np.empty((len(spec.state), T + 1, B, H), dtype=self.dtype)
         states[:, 0] = self._state_arg("state0", state0, B)
-        ax = _matmul(x.reshape(T * B, D), p["weight_ih"].T).reshape(T, B, G * H)
-        ax += p["bias_ih"]  # in place: a second (T, B, G*H) temporary costs as much as the GEMM at small H
+        blocks = _threads.row_blocks(B, T * H)
+        n = len(blocks)
         ah1 = np.empty((T, B, G1 * H), dtype=self.dtype)
         ah2 = np.empty((T, B, (G - G1) * H), dtype=self.dtype)
         u = np.empty((T, B, H if spec.stage2 else 0), dtype=self.dtype)
         kernels = self.kernels
         # function values (gates, tanh c ...) kept for the backward pass, which then
         # evaluates no exp or tanh
-        saved = np.empty((T, kernels.NUM_SAVED, B, H), dtype=self.dtype)
+        saved = np.empty((T, B, kernels.NUM_SAVED * H), dtype=self.dtype)
         w = p["weight_hh"]
         b = p["bias_hh"]
-        kernels.forward_kernel(
-            ax, w[: G1 * H], b[: G1 * H], w[G1 * H:], b[G1 * H:], self._prm(p), states, ah1, ah2,
-            u, saved)
+        prm = self._prm(p)
+        with _threads.threads_own_cores(n):
+            # x W_ih^T here; the kernel adds bias_ih to each step's rows while they are in cache
+            ax = _matmul(x.reshape(T * B, D), p["weight_ih"].T, n).reshape(T, B, G * H)
+            args = (ax, p["bias_ih"], w[: G1 * H], b[: G1 * H], w[G1 * H:], b[G1 * H:], prm,
+                    states, ah1, ah2, u, saved)
+            _threads.run_blocks(lambda lo, hi: kernels.forward_kernel(*args, lo, hi), blocks)
         bad = None if _all_finite(states[:, 1:]) else check.first_nonfinite(states[:, 1:].swapaxes(0, 1))
         if bad is not None:
             comp = [s for k, s in enumerate(spec.state) if not np.isfinite(states[k, bad + 1]).all()]
@@ -448,37 +456,52 @@ class Cell:
         dah1 = dax if kernels.DAH1_IS_DAX else np.empty_like(trace.ah1)
         dah2 = np.empty_like(trace.ah2)
         ds0 = np.empty_like(dsT)
-        dprm = np.zeros((len(spec.params), H), dtype=self.dtype)
         w = p["weight_hh"]
         saved = trace._cache.get("saved")
         if saved is None:  # a Trace not made by forward: recompute the function values
-            saved = np.empty((0, 0, B, H), dtype=self.dtype)
-        kernels.backward_kernel(
-            trace.ax, trace.ah1, trace.ah2, trace.u, trace.states, saved, self._prm(p),
-            w[: G1 * H], w[G1 * H:], dh, dsT, dax, dah1, dah2, ds0, dprm)
-        bad = None if _all_finite(dax) else check.first_nonfinite(dax, reverse=True)
-        if bad is not None:
-            check.raise_nonfinite(f"backward pass of {spec.name!r}", bad, "pre-activation gradients",
-                                  "The gradient overflowed while flowing back.")
-        TB = T * B
-        dax2 = dax.reshape(TB, G * H)
-        grads = {
-            "weight_ih": _matmul(dax2.T, trace.x.reshape(TB, D)),
-            "bias_ih": dax2.sum(axis=0),
-        }
-        h_prev = trace.states[0, :T].reshape(TB, H)
-        dw_hh = np.empty((G * H, H), dtype=self.dtype)
-        dw_hh[: G1 * H] = _matmul(dah1.reshape(TB, G1 * H).T, h_prev)
-        db_hh = np.empty(G * H, dtype=self.dtype)
-        db_hh[: G1 * H] = dah1.reshape(TB, G1 * H).sum(axis=0)
-        if spec.stage2:
-            dah2_2 = dah2.reshape(TB, (G - G1) * H)
-            dw_hh[G1 * H:] = _matmul(dah2_2.T, trace.u.reshape(TB, H))
-            db_hh[G1 * H:] = dah2_2.sum(axis=0)
+            saved = np.empty((0, B, 0), dtype=self.dtype)
+        blocks = _threads.row_blocks(B, T * H)
+        n = len(blocks)
+        # per block: dprm, and the bias gradients summed in the kernel (column sums of dax,
+        # dah1 and dah2) while the rows are in cache
+        P = len(spec.params) * H
+        acc = np.zeros((n, P + 2 * G * H), dtype=self.dtype)
+        args = (trace.ax, trace.ah1, trace.ah2, trace.u, trace.states, saved, self._prm(p),
+                w[: G1 * H], w[G1 * H:], dh, dsT, dax, dah1, dah2, ds0)
+
+        def block(lo, hi):
+            a = acc[blocks.index((lo, hi))]
+            kernels.backward_kernel(*args, a[:P].reshape(-1, H), a[P:P + G * H], a[P + G * H:],
+                                    lo, hi)
+
+        with _threads.threads_own_cores(n):
+            _threads.run_blocks(block, blocks)
+            acc = acc.sum(axis=0)
+            dprm, db_ih, db_hh = acc[:P].reshape(-1, H), acc[P:P + G * H], acc[P + G * H:]
+            if kernels.DAH1_IS_DAX:
+                db_hh[: G1 * H] = db_ih[: G1 * H]
+            # a NaN or inf anywhere in dax makes its column sums (db_ih) non-finite
+            bad = None if np.isfinite(db_ih).all() else check.first_nonfinite(dax, reverse=True)
+            if bad is not None:
+                check.raise_nonfinite(f"backward pass of {spec.name!r}", bad,
+                                      "pre-activation gradients",
+                                      "The gradient overflowed while flowing back.")
+            TB = T * B
+            dax2 = dax.reshape(TB, G * H)
+            grads = {
+                "weight_ih": _matmul(dax2.T, trace.x.reshape(TB, D), n),
+                "bias_ih": db_ih,
+            }
+            h_prev = trace.states[0, :T].reshape(TB, H)
+            dw_hh = np.empty((G * H, H), dtype=self.dtype)
+            dw_hh[: G1 * H] = _matmul(dah1.reshape(TB, G1 * H).T, h_prev, n)
+            if spec.stage2:
+                dah2_2 = dah2.reshape(TB, (G - G1) * H)
+                dw_hh[G1 * H:] = _matmul(dah2_2.T, trace.u.reshape(TB, H), n)
+            dx = _matmul(dax2, p["weight_ih"], n).reshape(T, B, D)
         grads["weight_hh"] = dw_hh
         grads["bias_hh"] = db_hh
         for k, name in enumerate(spec.params):
-            grads[name] = dprm[k]
-        dx = _matmul(dax2, p["weight_ih"]).reshape(T, B, D)
+            grads[name] = dprm[k].copy()
         state0 = {s: ds0[k] for k, s in enumerate(spec.state)}
         return Grads(params=grads, x=dx, state0=state0)

@@ -20,7 +20,7 @@ from ..config import JIT_OPTIONS, LLVM_OPTIONS
 __all__ = ["generate_source", "template_sources", "source_key", "CODEGEN_VERSION", "PRELUDE"]
 
 #: Bump when the generated code changes in a way the spec hash cannot see.
-CODEGEN_VERSION = "2"
+CODEGEN_VERSION = "3"
 
 
 #: Helpers every generated module starts with: stable for every finite input (no overflow
@@ -179,6 +179,12 @@ def _gate_row(array, k, gate):
 def _state_row(array, k, name):
     """Component `k` of an array laid out (S, B, H) (or (K, B, H))."""
     return (f"row_{array}_{name}", f"{array}[{k}, b]")
+
+
+def _saved_row(k):
+    """Saved value `k` of an array laid out (B, NUM_SAVED*H), like a gate block: a batch
+    row's values stay together, so that a block of batch rows is one contiguous slice."""
+    return (f"row_sv_{k}", f"sv[b, {k} * H:{k + 1} * H]")
 
 
 def _element(target, views):
@@ -373,13 +379,13 @@ def generate_source(spec) -> str:
     # the same backward step from function values saved by the forward pass
     saved, bwd_saved = _saved_values(spec, stores)
     for k, (sym, _) in enumerate(saved):
-        loads.add(sym, _state_row("sv", k, str(k)))
+        loads.add(sym, _saved_row(k))
     if saved:
         fwd = [(_state_row("sn", k, s), d.outputs[k], "=") for k, s in enumerate(spec.state)]
-        fwd += [(_state_row("sv", k, str(k)), value, "=") for k, (_, value) in enumerate(saved)]
+        fwd += [(_saved_row(k), value, "=") for k, (_, value) in enumerate(saved)]
         parts.append(_unit_function(
             spec, loads, "fwd_save_units", base_args + ["sn", "sv"], fwd,
-            "fwd_units, also saving the function values bwd_saved_units needs: sv (NUM_SAVED, B, H)."))
+            "fwd_units, also saving the function values bwd_saved_units needs: sv (B, NUM_SAVED*H)."))
         parts.append(_unit_function(
             spec, loads, "bwd_saved_units",
             base_args + ["sv", "dsn", "dax", "dah1", "dah2", "dsp", "dprm"], bwd_saved,

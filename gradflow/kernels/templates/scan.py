@@ -33,66 +33,97 @@ def _matmul(a, b, out):
 
 
 @njit(**JIT)
-def forward_kernel(ax, w1, b1, w2, b2, prm, states, ah1, ah2, u, sv):
-    """Run the cell over T steps, writing states[:, 1:], ah1, ah2 and u.
+def _add_column_sums(acc, a):
+    """acc (N,) += the sum of the rows of a (R, N)."""
+    for i in range(a.shape[0]):
+        for k in range(a.shape[1]):
+            acc[k] += a[i, k]
 
-    sv (T, NUM_SAVED, B, H): where it has T rows, also the function values that
-    backward_kernel reads instead of recomputing them (see fwd_save_units).
+
+@njit(**JIT)
+def forward_kernel(ax, bx, w1, b1, w2, b2, prm, states, ah1, ah2, u, sv, lo, hi):
+    """Run the cell over T steps for the batch rows lo:hi.
+
+    Writes those rows of states[:, 1:], ah1, ah2 and u, and adds bx (G*H,) to those rows of
+    ax, which holds x W_ih^T on entry (the bias is added here, where the rows are in cache,
+    instead of in a separate pass over the whole array).  sv (T, B, NUM_SAVED*H): where it
+    has T rows, also the function values that backward_kernel reads instead of recomputing
+    them (see fwd_save_units).  Rows are independent, so blocks of rows may run in parallel.
     """
     T = ax.shape[0]
-    # the unit functions vectorise over contiguous rows: step through two (S, B, H) buffers
-    # and copy each new state into `states`, whose slices states[:, t] are strided
-    sp = np.empty(states.shape[:1] + states.shape[2:], dtype=states.dtype)
-    sp[:] = states[:, 0]
+    # the unit functions vectorise over contiguous rows: step through two (S, rows, H)
+    # buffers and copy each new state into `states`, whose slices states[:, t] are strided
+    sp = np.empty((states.shape[0], hi - lo, states.shape[3]), dtype=states.dtype)
+    sp[:] = states[:, 0, lo:hi]
     sn = np.empty_like(sp)
+    save = NUM_SAVED > 0 and sv.shape[0] == T
     for t in range(T):
-        _matmul(sp[0], w1.T, ah1[t])
-        _add_bias(ah1[t], b1)
+        axt = ax[t, lo:hi]
+        _add_bias(axt, bx)
+        a1 = ah1[t, lo:hi]
+        a2 = ah2[t, lo:hi]
+        _matmul(sp[0], w1.T, a1)
+        _add_bias(a1, b1)
         if STAGE2:
-            rho_units(ax[t], ah1[t], sp, prm, u[t])
-            _matmul(u[t], w2.T, ah2[t])
-            _add_bias(ah2[t], b2)
-        if NUM_SAVED > 0 and sv.shape[0] == T:
-            fwd_save_units(ax[t], ah1[t], ah2[t], sp, prm, sn, sv[t])
+            ut = u[t, lo:hi]
+            rho_units(axt, a1, sp, prm, ut)
+            _matmul(ut, w2.T, a2)
+            _add_bias(a2, b2)
+        if save:
+            fwd_save_units(axt, a1, a2, sp, prm, sn, sv[t, lo:hi])
         else:
-            fwd_units(ax[t], ah1[t], ah2[t], sp, prm, sn)
-        states[:, t + 1] = sn
+            fwd_units(axt, a1, a2, sp, prm, sn)
+        states[:, t + 1, lo:hi] = sn
         sp, sn = sn, sp
 
 
 @njit(**JIT)
-def backward_kernel(ax, ah1, ah2, u, states, sv, prm, w1, w2, dh, dsT, dax, dah1, dah2, ds0, dprm):
-    """Backpropagation through time.
+def backward_kernel(ax, ah1, ah2, u, states, sv, prm, w1, w2, dh, dsT, dax, dah1, dah2, ds0,
+                    dprm, dbx, dbh, lo, hi):
+    """Backpropagation through time for the batch rows lo:hi.
 
     dh (T, B, H): dL/dh_t from outside the recurrence; dsT (S, B, H): dL/d(final state).
-    Writes dax, dah1, dah2 (gradients of the pre-activations, for the weight GEMMs done by
-    the caller), ds0 (S, B, H) = dL/d(initial state), and accumulates dprm (P, H).  When
-    DAH1_IS_DAX, bwd_units leaves dah1 alone (it equals dax) and dax may be passed as dah1.
-    sv: the values saved by forward_kernel, or an array with 0 rows (recompute them).
+    Writes those rows of dax, dah1, dah2 (gradients of the pre-activations, for the weight
+    GEMMs done by the caller) and of ds0 (S, B, H) = dL/d(initial state); accumulates dprm
+    (P, H) and the bias gradients: dbx (G*H,) += column sums of dax, dbh (G*H,) += those of
+    dah1 (unless DAH1_IS_DAX) and dah2.  When DAH1_IS_DAX, bwd_units leaves dah1 alone (it
+    equals dax) and dax may be passed as dah1.  sv: the values saved by forward_kernel, or
+    an array with 0 rows (recompute them).
     """
     T = ax.shape[0]
-    ds = dsT.copy()
+    G1H = ah1.shape[2]
+    ds = np.empty((dsT.shape[0], hi - lo, dsT.shape[2]), dtype=dsT.dtype)
+    ds[:] = dsT[:, lo:hi]
     dsp = np.empty_like(ds)
     sp = np.empty_like(ds)
     tmp = np.empty_like(ds[0])
+    save = NUM_SAVED > 0 and sv.shape[0] == T
     for t in range(T - 1, -1, -1):
-        ds[0] += dh[t]
-        sp[:] = states[:, t]
-        if NUM_SAVED > 0 and sv.shape[0] == T:
-            bwd_saved_units(ax[t], ah1[t], ah2[t], sp, prm, sv[t], ds, dax[t], dah1[t], dah2[t],
-                            dsp, dprm)
+        ds[0] += dh[t, lo:hi]
+        sp[:] = states[:, t, lo:hi]
+        axt = ax[t, lo:hi]
+        a1 = ah1[t, lo:hi]
+        a2 = ah2[t, lo:hi]
+        dxt = dax[t, lo:hi]
+        d1 = dah1[t, lo:hi]
+        d2 = dah2[t, lo:hi]
+        if save:
+            bwd_saved_units(axt, a1, a2, sp, prm, sv[t, lo:hi], ds, dxt, d1, d2, dsp, dprm)
         else:
-            bwd_units(ax[t], ah1[t], ah2[t], sp, prm, ds, dax[t], dah1[t], dah2[t], dsp, dprm)
+            bwd_units(axt, a1, a2, sp, prm, ds, dxt, d1, d2, dsp, dprm)
         if STAGE2:
-            _matmul(dah2[t], w2, tmp)
-            rho_bwd_units(ax[t], ah1[t], sp, prm, tmp, dax[t], dah1[t], dsp, dprm)
+            _matmul(d2, w2, tmp)
+            rho_bwd_units(axt, a1, sp, prm, tmp, dxt, d1, dsp, dprm)
+            _add_column_sums(dbh[G1H:], d2)
         if DAH1_IS_DAX:
-            _matmul(dax[t], w1, tmp)
+            _matmul(dxt, w1, tmp)
         else:
-            _matmul(dah1[t], w1, tmp)
+            _matmul(d1, w1, tmp)
+            _add_column_sums(dbh[:G1H], d1)
+        _add_column_sums(dbx, dxt)
         dsp[0] += tmp
         ds, dsp = dsp, ds
-    ds0[:] = ds
+    ds0[:, lo:hi] = ds
 
 
 @njit(**JIT)
