@@ -538,19 +538,18 @@ def lossgrad_kernel(dense, diag, t0, dh, g, e, gn, tmp, out_h, out_s):
 
 
 @njit(**JIT_OPTIONS)
-def lyapunov_kernel(dense, diag, t0, transient, Q, sums, running):
-    """Benettin's algorithm over a chunk of steps t0 .. t0 + n - 1.
+def lyapunov_kernel(dense, diag, t0, transient, Q, sums, running, lo, hi):
+    """Benettin's algorithm over a chunk of steps t0 .. t0 + n - 1, for batch rows lo:hi.
 
     Q (B, S*H, p): orthonormal vectors, replaced by the Q factor of J_t Q every step;
     after `transient` steps log|R_ii| is added to sums (B, p) float64 and the running
     means written to running (T - transient, B, p).  Returns the first step with a
-    non-finite product, or -1.
+    non-finite product, or -1.  Rows are independent: blocks of rows may run in parallel.
     """
     n = dense.shape[0]
-    B = Q.shape[0]
     for k in range(n):
         t = t0 + k
-        for b in range(B):
+        for b in range(lo, hi):
             Z = np.empty(Q[b].shape, dtype=Q.dtype)
             apply_left(dense[k, b], diag[k, b], Q[b], Z)
             if not np.isfinite(Z).all():

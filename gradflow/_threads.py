@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["row_blocks", "run_blocks", "threads_own_cores", "matmul"]
+__all__ = ["row_blocks", "run_blocks", "single_threaded_blas", "matmul"]
 
 #: Fewest batch rows a thread is given: below this, splitting costs more than it saves
 #: (a thread hand-off costs tens of microseconds; a row-step of a small cell, nanoseconds).
@@ -31,7 +31,7 @@ MIN_WORK = 50_000
 _LOCK = threading.Lock()
 _POOL: ThreadPoolExecutor | None = None
 _BLAS = None          # threadpoolctl's controllers of the loaded BLAS libraries, once found
-_SINGLE = 0           # threads now inside threads_own_cores
+_SINGLE = 0           # threads now inside single_threaded_blas
 _SAVED: list[int] = []
 
 
@@ -61,14 +61,16 @@ def blas_threads() -> int:
     return max(1, min(counts)) if counts else 1
 
 
-def row_blocks(batch: int, work_per_row: int) -> list[tuple[int, int]]:
+def row_blocks(batch: int, work_per_row: int, min_rows: int | None = None) -> list[tuple[int, int]]:
     """Split `batch` rows into blocks ``(lo, hi)``, one per thread that pays for itself.
 
-    `work_per_row` is the number of unit-steps of one row (hidden units x steps).  The
-    number of blocks is at most the number of threads the BLAS may use now and the number
-    of cores this process may run on.
+    `work_per_row` is the number of unit-steps of one row (hidden units x steps); a block
+    gets at least `min_rows` rows (default :data:`MIN_ROWS`).  The number of blocks is at
+    most the number of threads the BLAS may use now and the number of cores this process
+    may run on.
     """
-    n = min(blas_threads(), _cores(), batch // MIN_ROWS, batch * work_per_row // MIN_WORK)
+    min_rows = MIN_ROWS if min_rows is None else min_rows
+    n = min(blas_threads(), _cores(), batch // min_rows, batch * work_per_row // MIN_WORK)
     return _split(batch, max(1, n))
 
 
@@ -78,16 +80,17 @@ def _split(n: int, parts: int) -> list[tuple[int, int]]:
 
 
 @contextmanager
-def threads_own_cores(threads: int):
-    """Inside, with `threads` > 1: every loaded BLAS limited to one thread, restored when
-    the last thread that entered leaves.
+def single_threaded_blas(active: bool = True):
+    """Inside (when `active`): every loaded BLAS limited to one thread, restored when the
+    last thread that entered leaves.
 
-    The row blocks and :func:`matmul` then share the cores between them alone.  A BLAS
-    thread pool left running would be busy-waiting for work on the cores the blocks need
-    (OpenBLAS's idle threads spin for a while after each call).
+    Row blocks and :func:`matmul` then share the cores between them alone: a BLAS thread
+    pool left running would be busy-waiting for work on the cores the blocks need
+    (OpenBLAS's idle threads spin for a while after each call).  Small LAPACK
+    factorisations are also faster on one thread.
     """
     global _SINGLE
-    if threads <= 1:
+    if not active:
         yield
         return
     with _LOCK:
@@ -120,7 +123,7 @@ def run_blocks(fn, blocks: list[tuple[int, int]]) -> None:
 
     `fn` must release the GIL (the kernels are compiled with ``nogil``; NumPy's matmul
     releases it).  With one block it is a plain call; with more, call it inside
-    :func:`threads_own_cores`.  An exception in any block is raised here, after all blocks
+    :func:`single_threaded_blas`.  An exception in any block is raised here, after all blocks
     have finished.
     """
     if len(blocks) == 1:
@@ -138,7 +141,7 @@ def run_blocks(fn, blocks: list[tuple[int, int]]) -> None:
 
 def matmul(a: np.ndarray, b: np.ndarray, threads: int) -> np.ndarray:
     """``a @ b`` (2-D, C-contiguous result), the rows of the result split over `threads`
-    threads, each one single-threaded BLAS call (inside :func:`threads_own_cores`)."""
+    threads, each one single-threaded BLAS call (inside :func:`single_threaded_blas`)."""
     m = a.shape[0]
     if threads <= 1 or m < 2 * threads:
         with np.errstate(all="ignore"):

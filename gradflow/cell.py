@@ -399,7 +399,7 @@ class Cell:
         w = p["weight_hh"]
         b = p["bias_hh"]
         prm = self._prm(p)
-        with _threads.threads_own_cores(n):
+        with _threads.single_threaded_blas(n > 1):
             # x W_ih^T here; the kernel adds bias_ih to each step's rows while they are in cache
             ax = _matmul(x.reshape(T * B, D), p["weight_ih"].T, n).reshape(T, B, G * H)
             args = (ax, p["bias_ih"], w[: G1 * H], b[: G1 * H], w[G1 * H:], b[G1 * H:], prm,
@@ -474,7 +474,7 @@ class Cell:
             kernels.backward_kernel(*args, a[:P].reshape(-1, H), a[P:P + G * H], a[P + G * H:],
                                     lo, hi)
 
-        with _threads.threads_own_cores(n):
+        with _threads.single_threaded_blas(n > 1):
             _threads.run_blocks(block, blocks)
             acc = acc.sum(axis=0)
             dprm, db_ih, db_hh = acc[:P].reshape(-1, H), acc[P:P + G * H], acc[P + G * H:]

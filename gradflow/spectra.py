@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _flow_steps as steps
+from . import _threads
 from .errors import InvalidArgumentError
 
 __all__ = ["SingularValues", "jacobian_singular_values", "LyapunovSpectrum",
@@ -191,8 +192,18 @@ def lyapunov_spectrum(cell, x, state0=None, *, transient: int | None = None,
     Q[:, np.arange(p), np.arange(p)] = 1.0
     sums = np.zeros((B, p))
     running = np.empty((N, B, p))
+    # batch rows on the cores; a QR of S*H <= 512 columns is faster on one BLAS thread
+    # (256 columns: 2.9 ms against 8.5 ms on two)
+    blocks = _threads.row_blocks(B, 1 << 30, min_rows=1)
+    first_bad = np.full(len(blocks), -1, np.int64)
     for t0, dense, diag in st.chunks():
-        bad = st.fk.lyapunov_kernel(dense, diag, t0, transient, Q, sums, running)
+        def block(lo, hi):
+            first_bad[blocks.index((lo, hi))] = st.fk.lyapunov_kernel(
+                dense, diag, t0, transient, Q, sums, running, lo, hi)
+
+        with _threads.single_threaded_blas(len(blocks) > 1 or SH <= 512):
+            _threads.run_blocks(block, blocks)
+        bad = int(first_bad[first_bad >= 0].min()) if (first_bad >= 0).any() else -1
         if bad >= 0:
             from . import _validate as check
 

@@ -106,7 +106,7 @@ def _blas_counts():
 def test_blas_is_single_threaded_inside_and_restored_after(three_blocks):
     before = _blas_counts()
     seen = []
-    with _threads.threads_own_cores(3):
+    with _threads.single_threaded_blas():
         _threads.run_blocks(lambda lo, hi: seen.append(_blas_counts()), [(0, 1), (1, 2), (2, 3)])
     assert seen and all(c == [1] * len(before) for c in seen)
     assert _blas_counts() == before
@@ -129,9 +129,18 @@ def test_split_matmul_matches_numpy():
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((37, 11)), rng.standard_normal((11, 6))
     c = rng.standard_normal((11, 37))
-    with _threads.threads_own_cores(2):
+    with _threads.single_threaded_blas():
         out = _threads.matmul(a, b, 3)
         out_t = _threads.matmul(c.T, b, 2)   # a transposed operand, as in the weight gradients
     assert out.flags.c_contiguous and out_t.flags.c_contiguous
     assert_close(out, a @ b)
     assert_close(out_t, c.T @ b)
+
+
+def test_lyapunov_rows_in_blocks_match_each_row_alone(three_blocks):
+    cell = gradflow.Cell("lstm", 2, 3, seed=4)
+    x = np.random.default_rng(5).standard_normal((60, 4, 2))
+    together = gradflow.lyapunov_spectrum(cell, x)            # rows split 1 / 1 / 2
+    for b in range(4):
+        alone = gradflow.lyapunov_spectrum(cell, x[:, b:b + 1])
+        assert_close(together.exponents[b], alone.exponents[0], err_msg=f"row {b}")
