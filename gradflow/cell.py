@@ -309,10 +309,10 @@ class Cell:
 
     @property
     def kernels(self):
-        """The compiled kernel module of this cell's spec."""
+        """The compiled kernel module of this cell's spec and dtype."""
         from .codegen import load
 
-        return load(self.spec)
+        return load(self.spec, self.dtype)
 
     def __repr__(self) -> str:
         return (

@@ -136,6 +136,49 @@ def test_inlined_functions_keep_special_values():
     assert k._sigmoid(np.inf) == 1.0 and k._sigmoid(-np.inf) == 0.0 and np.isnan(k._sigmoid(np.nan))
 
 
+def _ulps32(got, want64):
+    """Distance in float32 units in the last place of the float32 rounding of `want64`."""
+    want = np.asarray(want64, dtype=np.float64).astype(np.float32)
+    return np.abs(np.asarray(got, dtype=np.float64) - want) / np.spacing(np.abs(want))
+
+
+def test_float32_module_computes_in_float32_within_2_ulps():
+    from numba import float32, njit
+    from scipy.special import expit
+
+    k = gradflow.Cell("lstm", 1, 1, dtype=np.float32).kernels
+    assert k.DTYPE is np.float32
+    with open(k.__file__) as fh:
+        assert "np.float32(" in fh.read()
+    rng = np.random.default_rng(1)
+    xs = np.concatenate([rng.uniform(-104, 89, 20000), rng.uniform(-20, 20, 20000),
+                         rng.uniform(-1, 1, 5000), np.linspace(-0.7, 0.7, 1001)]).astype(np.float32)
+
+    @njit
+    def each(f, a):
+        out = np.empty_like(a)
+        for i in range(a.shape[0]):
+            out[i] = f(a[i])
+        return out
+
+    x64 = xs.astype(np.float64)
+    ref = {"_exp": np.exp(x64), "_tanh": np.tanh(x64), "_sigmoid": expit(x64)}
+    for name, want in ref.items():
+        got = each(getattr(k, name), xs)
+        assert got.dtype == np.float32
+        with np.errstate(over="ignore"):  # exp beyond float32's range rounds to inf
+            w32 = np.abs(want.astype(np.float32))
+        ok = np.isfinite(w32) & (w32 > np.finfo(np.float32).tiny)   # normal float32 results
+        assert np.max(_ulps32(got[ok], want[ok])) <= 2, name
+        assert getattr(k, name).nopython_signatures[-1].return_type == float32, name
+    special = np.array([np.inf, -np.inf, np.nan, -0.0, 0.0, 89.0, -104.0], dtype=np.float32)
+    e, t, s = (each(getattr(k, n), special) for n in ("_exp", "_tanh", "_sigmoid"))
+    np.testing.assert_array_equal(e, [np.inf, 0.0, np.nan, 1.0, 1.0, np.inf, 0.0])
+    np.testing.assert_array_equal(t, [1.0, -1.0, np.nan, -0.0, 0.0, 1.0, -1.0])
+    assert np.signbit(t[3]) and not np.signbit(t[4])
+    np.testing.assert_array_equal(s[:3], [1.0, 0.0, np.nan])
+
+
 def test_shared_input_and_recurrent_gradients_detected_symbolically():
     """d phi/d ax_g == d phi/d ah_g for every gate of an LSTM or RNN, not for the GRU's n gate."""
     flags = {n: gradflow.Cell(n, 1, 1).kernels.DAH1_IS_DAX for n in ("lstm", "rnn", "gru", "mgu")}

@@ -43,18 +43,20 @@ def _stem(spec, key: str) -> str:
     return f"gf_{safe}_{key}"
 
 
-def module_path(spec) -> Path:
-    """Where `spec`'s generated module lives (it may not exist yet)."""
+def module_path(spec, dtype="float64") -> Path:
+    """Where `spec`'s generated module for `dtype` lives (it may not exist yet)."""
     from .module import source_key
 
-    return cache_dir() / f"{_stem(spec, source_key(spec))}.py"
+    return cache_dir() / f"{_stem(spec, source_key(spec, dtype))}.py"
 
 
-def load(spec) -> ModuleType:
-    """The compiled kernel module of `spec`, generated and written on first use."""
+def load(spec, dtype="float64") -> ModuleType:
+    """The compiled kernel module of `spec` for arrays of `dtype` (float64 or float32),
+    generated and written on first use.  Each dtype has its own module: the float32 one
+    computes in float32 throughout (see :data:`gradflow.codegen.module.PRELUDE_F32`)."""
     from .module import source_key
 
-    key = source_key(spec)
+    key = source_key(spec, dtype)
     module = _LOADED.get(key)
     if module is not None:
         return module
@@ -68,7 +70,7 @@ def load(spec) -> ModuleType:
         if not path.exists():
             from .module import generate_source
 
-            source = generate_source(spec)
+            source = generate_source(spec, dtype)
             fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{stem}-", suffix=".py")
             with os.fdopen(fd, "w") as fh:
                 fh.write(source)

@@ -12,16 +12,35 @@ from __future__ import annotations
 import hashlib
 from importlib import resources
 
+import numpy as np
+
 from ..config import JIT_OPTIONS, LLVM_OPTIONS
 
 # SymPy and the printer load in generate_source only: a process whose kernels are cached
 # never imports SymPy (source_key needs the spec's hash, the templates and PRELUDE).
 
-__all__ = ["generate_source", "template_sources", "source_key", "CODEGEN_VERSION", "PRELUDE"]
+__all__ = ["generate_source", "template_sources", "source_key", "CODEGEN_VERSION", "PRELUDE",
+           "PRELUDE_F32"]
 
 #: Bump when the generated code changes in a way the spec hash cannot see.
-CODEGEN_VERSION = "3"
+CODEGEN_VERSION = "4"
 
+
+#: log(sigmoid) and log(tanh'), in float64 in both dtypes' modules (path products in log
+#: space sum thousands of them).
+_LOG_HELPERS = '''
+@njit(**JIT)
+def _log_sigmoid(x):
+    # log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), finite for every finite x
+    return min(x, 0.0) - math.log1p(math.exp(-abs(x)))
+
+
+@njit(**JIT)
+def _log_dtanh(x):
+    # log(1 - tanh(x)**2) = log(4) - 2|x| - 2 log1p(exp(-2|x|)), finite for every finite x
+    a = abs(x)
+    return 1.3862943611198906 - 2.0 * a - 2.0 * math.log1p(math.exp(-2.0 * a))
+'''
 
 #: Helpers every generated module starts with: stable for every finite input (no overflow
 #: at |x| = 1000), NaN in, NaN out.  ``_exp``, ``_sigmoid`` and ``_tanh`` call no library
@@ -91,19 +110,6 @@ def _tanh(x):
     return small if z < 0.625 else big
 
 
-@njit(**JIT)
-def _log_sigmoid(x):
-    # log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)), finite for every finite x
-    return min(x, 0.0) - math.log1p(math.exp(-abs(x)))
-
-
-@njit(**JIT)
-def _log_dtanh(x):
-    # log(1 - tanh(x)**2) = log(4) - 2|x| - 2 log1p(exp(-2|x|)), finite for every finite x
-    a = abs(x)
-    return 1.3862943611198906 - 2.0 * a - 2.0 * math.log1p(math.exp(-2.0 * a))
-
-
 @njit(inline="always", **JIT)
 def _relu(x):
     return x if x > 0.0 else (x if x != x else 0.0)
@@ -112,7 +118,78 @@ def _relu(x):
 @njit(inline="always", **JIT)
 def _step(x):
     return 1.0 if x > 0.0 else (x if x != x else 0.0)
-'''
+''' + _LOG_HELPERS
+
+
+#: The float32 module's helpers: the same names, computed in float32 throughout (a float32
+#: kernel evaluating its gates in float64 runs at float64's vector width).  ``_exp`` is
+#: Cephes' expf (Cody-Waite reduction, degree-6 polynomial), ``_tanh`` Cephes' tanhf below
+#: |x| = 0.625; within 2 units in the last place of the correctly rounded float32 values.
+#: The log helpers stay in float64 (they feed sums over thousands of steps).
+PRELUDE_F32 = """
+@intrinsic
+def _f32_from_bits(typingctx, bits):
+    \"\"\"The float32 whose IEEE 754 bit pattern is the low 32 bits of the integer `bits`.\"\"\"
+    if isinstance(bits, types.Integer):
+        def codegen(context, builder, signature, args):
+            word = builder.trunc(args[0], ir.IntType(32)) if bits.bitwidth > 32 else args[0]
+            return builder.bitcast(word, context.get_value_type(types.float32))
+        return types.float32(bits), codegen
+    return None
+
+
+@njit(inline="always", **JIT)
+def _exp(x):
+    v = np.float32(x)
+    y = np.float32(89.0) if v > np.float32(89.0) else (np.float32(-104.0) if v < np.float32(-104.0) else v)
+    y = y if y == y else np.float32(0.0)
+    n = np.floor(y * np.float32(1.4426950408889634) + np.float32(0.5))
+    r = (y - n * np.float32(0.693359375)) - n * np.float32(-2.12194440e-4)
+    p = np.float32(1.9875691500e-4)
+    p = p * r + np.float32(1.3981999507e-3)
+    p = p * r + np.float32(8.3334519073e-3)
+    p = p * r + np.float32(4.1665795894e-2)
+    p = p * r + np.float32(1.6666665459e-1)
+    p = p * r + np.float32(5.0000001201e-1)
+    p = p * (r * r) + r + np.float32(1.0)
+    k = np.int64(n)
+    k1 = k >> 1
+    e = p * _f32_from_bits((k1 + 127) << 23) * _f32_from_bits((k - k1 + 127) << 23)
+    return e if v == v else v
+
+
+@njit(inline="always", **JIT)
+def _sigmoid(x):
+    e = _exp(-abs(x))
+    s = np.float32(1.0) / (np.float32(1.0) + e)
+    return s if x >= np.float32(0.0) else e * s
+
+
+@njit(inline="always", **JIT)
+def _tanh(x):
+    v = np.float32(x)
+    z = abs(v)
+    big = np.float32(1.0) - np.float32(2.0) / (_exp(np.float32(2.0) * z) + np.float32(1.0))
+    s = z * z
+    small = ((((np.float32(-5.70498872745e-3) * s + np.float32(2.06390887954e-2)) * s
+               - np.float32(5.37397155531e-2)) * s + np.float32(1.33314422036e-1)) * s
+             - np.float32(3.33332819422e-1)) * s * z + z
+    a = small if z < np.float32(0.625) else big
+    a = -a if v < np.float32(0.0) else a
+    return v if z == np.float32(0.0) else a
+
+
+@njit(inline="always", **JIT)
+def _relu(x):
+    return x if x > np.float32(0.0) else (x if x != x else np.float32(0.0))
+
+
+@njit(inline="always", **JIT)
+def _step(x):
+    return np.float32(1.0) if x > np.float32(0.0) else (x if x != x else np.float32(0.0))
+
+
+""" + _LOG_HELPERS
 
 def template_sources() -> list[tuple[str, str]]:
     """``(name, source)`` of every kernel template, in a fixed order."""
@@ -124,8 +201,12 @@ def template_sources() -> list[tuple[str, str]]:
 _TEMPLATES_KEY: list[str] = []  # the hash of everything but the spec, once per process
 
 
-def source_key(spec) -> str:
-    """The cache key of `spec`'s module: spec hash, templates, printer and JIT flags.
+def _is_f32(dtype) -> bool:
+    return np.dtype(dtype) == np.float32
+
+
+def source_key(spec, dtype="float64") -> str:
+    """The cache key of `spec`'s module for `dtype`: spec hash, templates, printer, JIT flags.
 
     The templates are read and hashed once per process (every forward and backward pass
     asks for its cell's kernels, and reading the files each time cost ~0.4 ms).
@@ -136,19 +217,22 @@ def source_key(spec) -> str:
         h.update(repr(sorted(JIT_OPTIONS.items())).encode())
         h.update(repr(LLVM_OPTIONS).encode())
         h.update(PRELUDE.encode())
+        h.update(PRELUDE_F32.encode())
         for name, src in template_sources():
             h.update(name.encode())
             h.update(src.encode())
         _TEMPLATES_KEY.append(h.hexdigest())
-    return hashlib.sha256((spec.hash + _TEMPLATES_KEY[0]).encode()).hexdigest()[:20]
+    name = "float32" if _is_f32(dtype) else "float64"
+    return hashlib.sha256((spec.hash + _TEMPLATES_KEY[0] + name).encode()).hexdigest()[:20]
 
 
 class _Loads:
     """Where each base symbol of a spec is read from, inside the (b, j) loop."""
 
-    def __init__(self, spec):
+    def __init__(self, spec, printer):
         d = spec.derivation
         self.spec = spec
+        self.printer = printer  # of the module's dtype
         self.index = {}
         for k, g in enumerate(spec.gates):
             self.index[d.ax[g]] = _gate_row("ax", k, g)
@@ -205,9 +289,9 @@ def _unit_function(spec, loads, name, args, stores, doc):
     """
     import sympy
 
-    from .printer import KernelPrinter, check_supported
+    from .printer import check_supported
 
-    printer = KernelPrinter()
+    printer = loads.printer
     literal = {k: e for k, (_, e, _) in enumerate(stores) if isinstance(e, str)}
     exprs = [sympy.S.Zero if isinstance(e, str) else e for _, e, _ in stores]
     for (target, e, _) in stores:
@@ -302,13 +386,16 @@ def _stub(name, args, doc):
     return f'@njit(**JIT)\ndef {name}({", ".join(args)}):\n    """{doc}"""\n    return\n'
 
 
-def generate_source(spec) -> str:
-    """The full source of `spec`'s kernel module."""
+def generate_source(spec, dtype="float64") -> str:
+    """The full source of `spec`'s kernel module for arrays of `dtype` (float64 or float32)."""
     import sympy
 
+    from .printer import KernelPrinter
+
+    f32 = _is_f32(dtype)
     d = spec.derivation
     P = spec.partials()
-    loads = _Loads(spec)
+    loads = _Loads(spec, KernelPrinter(float32=f32))
     S = len(spec.state)
     zero = sympy.S.Zero
     dah1_is_dax = _dah_is_dax(spec, P)
@@ -322,8 +409,10 @@ def generate_source(spec) -> str:
         "",
         "import numpy as np",
         "from numba import njit, prange, types",
+        "from llvmlite import ir",
         "from numba.extending import intrinsic",
         "",
+        f"DTYPE = np.{'float32' if f32 else 'float64'}",
         f"JIT = {JIT_OPTIONS!r}",
         f"STAGE2 = {bool(spec.stage2)}",
         f"NUM_STATE = {S}",
@@ -333,7 +422,7 @@ def generate_source(spec) -> str:
         f"DAH1_IS_DAX = {dah1_is_dax}",
         "NUM_SAVED = {NUM_SAVED}",
         f"INTERMEDIATES = {spec.intermediates!r}",
-        PRELUDE,
+        PRELUDE_F32 if f32 else PRELUDE,
     ]
     base_args = ["ax", "ah1", "ah2", "sp", "prm"]
     rho_args = ["ax", "ah1", "sp", "prm"]

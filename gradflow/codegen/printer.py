@@ -36,19 +36,28 @@ def check_supported(expr: sympy.Expr, where: str) -> None:
 
 
 class KernelPrinter(PythonCodePrinter):
-    """SymPy to Python source for ``njit`` functions (``math`` functions, float literals)."""
+    """SymPy to Python source for ``njit`` functions (``math`` functions, float literals).
 
-    def __init__(self, settings=None):
+    With ``float32=True`` every literal is printed as ``np.float32(...)``: Numba types a bare
+    ``1.0`` as float64, which would carry a float32 kernel's arithmetic into float64.
+    """
+
+    def __init__(self, settings=None, *, float32: bool = False):
         super().__init__({"fully_qualified_modules": True, **(settings or {})})
+        self._float32 = float32
+
+    def _literal(self, value: float) -> str:
+        text = repr(float(value))
+        return f"np.float32({text})" if self._float32 else text
 
     def _print_Integer(self, expr):
-        return f"{int(expr)}.0"
+        return self._literal(int(expr))
 
     def _print_Rational(self, expr):
-        return repr(float(expr))
+        return self._literal(float(expr))
 
     def _print_Float(self, expr):
-        return repr(float(expr))
+        return self._literal(float(expr))
 
     def _print_sigmoid(self, expr):
         return f"_sigmoid({self._print(expr.args[0])})"
@@ -92,7 +101,7 @@ class KernelPrinter(PythonCodePrinter):
         if exp == 2:
             return f"{b}*{b}"
         if exp == -1:
-            return f"1.0/{b}"
+            return f"{self._literal(1.0)}/{b}"
         if exp == sympy.Rational(1, 2):
             return f"math.sqrt({self._print(base)})"
         if exp.is_Integer:
