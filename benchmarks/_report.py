@@ -29,10 +29,12 @@ def _s(times, digits=2) -> str:
     return f"{s[0]:.{digits}f} ({s[1]:.{digits}f}–{s[2]:.{digits}f})"
 
 
-def _ratio(res, peer):
-    """Peer's median time / gradflow's (above 1: gradflow is faster), or None."""
+def _ratio(res, peer, key="times"):
+    """Peer's median time / gradflow's (above 1: gradflow is faster), or None.
+
+    key: "times" (alternating runs, each after a pause) or "b2b" (back-to-back runs)."""
     r = res.get(peer) or {}
-    t = r.get("times") or {}
+    t = r.get(key) or {}
     if "gradflow" not in t or peer not in t:
         return None
     return statistics.median(t[peer]) / statistics.median(t["gradflow"])
@@ -114,6 +116,27 @@ def _fb_table(variant) -> list[str]:
         cells.append(f"{max(agree):.0e}" if agree else "–")
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return lines
+
+
+def _b2b_table(variant) -> list[str]:
+    """Back-to-back runs of each framework (one block each, in the same processes)."""
+    lines = ["| cell | B | T | D=H | dtype | gradflow ms | PyTorch ms | PyTorch / gradflow "
+             "| JAX ms | JAX / gradflow |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for row in variant["fb"]:
+        g = []
+        for peer in ("pytorch", "jax"):
+            g += ((row.get(peer) or {}).get("b2b") or {}).get("gradflow", [])
+        if not g:
+            continue
+        cells = [row["cell"], row["B"], row["T"], row["H"], row["dtype"], _ms(g)]
+        for peer in ("pytorch", "jax"):
+            b = (row.get(peer) or {}).get("b2b") or {}
+            if peer in b:
+                cells += [_ms(b[peer]), f"**{_ratio(row, peer, 'b2b'):.2f}×**"]
+            else:
+                cells += ["–", "–"]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return lines if len(lines) > 2 else []
 
 
 def _lagmap_table(variant) -> list[str]:
@@ -254,6 +277,20 @@ def markdown(results, command: str) -> str:
             "",
             *_fb_table(v),
             "",
+        ]
+        b2b = _b2b_table(v)
+        if b2b:
+            out += [
+                "The same passes run back to back (a block of runs per framework after one "
+                "pause, the first left out), as in a training loop, where threads and caches "
+                "stay warm.  On this machine, a virtual one, a pass that follows a pause of "
+                "0.05 s or more runs slower than one that follows another pass; comparing "
+                "the two tables shows by how much for each framework (see the notes below):",
+                "",
+                *b2b,
+                "",
+            ]
+        out += [
             "Lag map ‖∂h_T/∂h_{T−k}‖ for every k of an LSTM, B = 1, H = 128, T = 1000 "
             "(benchmarks/lagmap.py):",
             "",

@@ -114,7 +114,12 @@ PAUSE = 0.25
 
 
 def _alternate(fns: dict, budget: float, max_repeats: int) -> dict:
-    """Warm up each function twice, then time them in turn until the budget is spent."""
+    """Warm up each function twice, then time them in turn until the budget is spent.
+
+    Then, for each function, a block of back-to-back runs after one pause ("b2b": the
+    steady state of a loop such as training, where the threads and caches stay warm; the
+    first run of the block is left out).
+    """
     first = {}
     for name, fn in fns.items():
         fn()
@@ -131,7 +136,16 @@ def _alternate(fns: dict, budget: float, max_repeats: int) -> dict:
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
-    return {"times": times}
+    b2b = {}
+    for name, fn in fns.items():
+        time.sleep(PAUSE)
+        block = []
+        for _ in range(repeats + 1):
+            t0 = time.perf_counter()
+            fn()
+            block.append(time.perf_counter() - t0)
+        b2b[name] = block[1:]
+    return {"times": times, "b2b": b2b}
 
 
 def _process_time(code: str, env: dict, repeats: int) -> dict:
