@@ -6,8 +6,8 @@ Each block's per-step matrix products then go to a single-threaded BLAS call in 
 thread: the elementwise work is shared between the cores as well as the products, and no
 thread waits at a barrier between steps.
 
-The number of threads follows the BLAS: as many as SciPy's BLAS may use at the time of the
-call (all cores by default, one inside ``threadpoolctl.threadpool_limits(1)``), so that
+The number of threads follows the BLAS: as many as every loaded BLAS may use at the time of
+the call (all cores by default, one inside ``threadpoolctl.threadpool_limits(1)``), so that
 whoever limits BLAS threads limits these as well.
 """
 
@@ -23,7 +23,7 @@ import numpy as np
 __all__ = ["row_blocks", "run_blocks", "single_threaded_blas", "matmul"]
 
 #: Fewest batch rows a thread is given: below this, splitting costs more than it saves
-#: (a thread hand-off costs tens of microseconds; a row-step of a small cell, nanoseconds).
+#: (a thread hand-off costs microseconds; a row-step of a small cell, nanoseconds).
 MIN_ROWS = 4
 #: Fewest unit-steps (rows x hidden units x steps) a thread is given, for the same reason.
 MIN_WORK = 50_000
