@@ -70,10 +70,10 @@ def define_cell(name: str, *, gates, equations, register: bool = True, **options
     >>> spec.jacobian()[("h", "h")].direct
     1 - sigmoid(ah_f + ax_f)
     """
-    if name in CATALOGUE:
+    if isinstance(name, str) and name in CATALOGUE:
         raise SpecError(f"`name` {name!r} is a catalogue cell; choose another name")
     spec = CellSpec(name, gates=gates, equations=equations, **options)
-    spec.derivation  # parse now, so that a mistake is reported here
+    spec.partials()  # parse and differentiate now, so that a mistake is reported here
     if register:
         _USER[name] = spec
     return spec

@@ -45,7 +45,7 @@ def test_bad_options():
         gradflow.Cell("rnn", 3, 4, init="xavier")
     with pytest.raises(errors.InvalidArgumentError, match=r"`forget_bias` was given, but cell 'rnn' has no forget gate"):
         gradflow.Cell("rnn", 3, 4, forget_bias=1.0)
-    with pytest.raises(errors.InvalidArgumentError, match=r"`spectral_radius` must be a finite number"):
+    with pytest.raises(errors.InvalidArgumentError, match=r"`spectral_radius` must be finite"):
         gradflow.Cell("rnn", 3, 4, spectral_radius=np.nan)
 
 
@@ -124,10 +124,10 @@ def test_intermediate_and_component_names(lstm):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"gates": "a", "equations": "h = tanh(ax_a + ah_a + q)"}, r"unknown names \['q'\]"),
+    ({"gates": "a", "equations": "h = tanh(ax_a + ah_a + q)"}, r"unknown name 'q'"),
     ({"gates": "a", "equations": "c = tanh(ax_a)"}, r"never assign the state components \['h'\]"),
     ({"gates": "a b", "equations": "h = tanh(ax_a + ah_a)"}, r"gate 'b' does not enter"),
-    ({"gates": "a", "equations": "h = sin(ax_a + ah_a)"}, r"calls \['sin'\]"),
+    ({"gates": "a", "equations": "h = sin(ax_a + ah_a)"}, r"the function 'sin' is not allowed"),
     ({"gates": "a", "equations": "h tanh(ax_a)"}, r"must have the form 'name = expression'"),
     ({"gates": "n r", "stage2": "n", "recurrent_input": "u", "equations": "u = h_prev\nh = ax_n + ah_n + ah_r"}, r"must be the last gates"),
     ({"gates": "a", "state": "c h", "equations": "h = ax_a + ah_a\nc = h"}, r"must start with 'h'"),

@@ -59,6 +59,13 @@ class KernelPrinter(PythonCodePrinter):
     def _print_Float(self, expr):
         return self._literal(float(expr))
 
+    def _print_Symbol(self, expr):
+        # Every symbol of the equations is printed with the prefix "v_": names that users
+        # choose (a parameter called "H" or "math") can then never shadow a kernel's own
+        # variables or modules.  The generator's temporaries start with "_" ("_t0"), which
+        # user names cannot (see gradflow.symbolic.spec), so "v__t0" is theirs alone.
+        return f"v_{expr.name}"
+
     def _print_sigmoid(self, expr):
         return f"_sigmoid({self._print(expr.args[0])})"
 

@@ -31,6 +31,8 @@ from ..errors import SpecError
 __all__ = ["CellSpec", "Derivation"]
 
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)*$")
+#: a cell's name: it becomes part of file names and of generated source
+_CELL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 _RESERVED = {"x", "t", "W", "b"}
 
 
@@ -48,6 +50,9 @@ def _as_names(kind: str, value) -> tuple[str, ...]:
         return ()
     if isinstance(value, str):
         value = value.replace(",", " ").split()
+    if not isinstance(value, (list, tuple)):
+        raise SpecError(f"`{kind}s` must be a string of names or a sequence of names; got "
+                        f"{value!r:.60}")
     names = tuple(_check_name(kind, v) for v in value)
     if len(set(names)) != len(names):
         raise SpecError(f"`{kind}s` has repeated names: {names!r}")
@@ -125,15 +130,18 @@ class CellSpec:
     Parameters
     ----------
     name : str
-        The catalogue name (``"lstm"``).
+        The catalogue name (``"lstm"``): letters, digits, ``-``, ``_`` and ``.``, starting
+        with a letter, at most 64 characters.
     gates : sequence of str or str
         Gate names in the order of the rows of ``weight_ih`` / ``weight_hh`` (PyTorch's order
         for its cells: ``"i f g o"``, ``"r z n"``).
     equations : str or sequence of (str, str or sympy.Expr)
         ``name = expression`` lines, in order.  Expressions may use ``ax_<gate>``,
         ``ah_<gate>``, ``<component>_prev``, the per-unit parameters, earlier left-hand
-        sides, numbers and the functions ``sigmoid, tanh, relu, step, exp, log``.  Every
-        state component must be assigned once.
+        sides, numbers, ``+ - * / **`` and the functions ``sigmoid, tanh, relu, step, exp,
+        log``.  Every state component must be assigned once.  The text is parsed by
+        walking its syntax tree with a whitelist (:mod:`gradflow.symbolic.parse`); it is
+        never evaluated as Python.
     state : sequence of str, default ``("h",)``
         State components; the first is the output ``h``.
     params : sequence of str, default ``()``
@@ -179,8 +187,11 @@ class CellSpec:
         description: str = "",
         latex_names: Mapping[str, str] | None = None,
     ):
-        if not isinstance(name, str) or not name.strip():
-            raise SpecError(f"`name` must be a non-empty string; got {name!r}")
+        if not isinstance(name, str) or not _CELL_NAME.match(name):
+            raise SpecError(
+                f"`name` must be a string of at most 64 letters, digits and '-', '_', '.', "
+                f"starting with a letter (like 'my-lstm'); got {name!r}"
+            )
         self.name = name
         self.gates = _as_names("gate", gates)
         if not self.gates:
@@ -198,15 +209,23 @@ class CellSpec:
                 f"`stage2` gates {self.stage2} must be the last gates, in order; gates are "
                 f"{self.gates}"
             )
+        if recurrent_input is not None and not isinstance(recurrent_input, str):
+            raise SpecError(f"`recurrent_input` must be a name; got {recurrent_input!r:.60}")
         if bool(self.stage2) != (recurrent_input is not None):
             raise SpecError("`stage2` and `recurrent_input` must be given together")
         if len(self.stage2) == len(self.gates):
             raise SpecError("at least one gate must read h_prev directly (stage 1)")
         self.recurrent_input = recurrent_input
-        if forget_gate is not None and forget_gate not in self.gates:
+        if forget_gate is not None and (not isinstance(forget_gate, str) or forget_gate not in self.gates):
             raise SpecError(f"`forget_gate` {forget_gate!r} is not one of the gates {self.gates}")
         self.forget_gate = forget_gate
+        if not isinstance(description, str):
+            raise SpecError(f"`description` must be a string; got {type(description).__name__}")
         self.description = description
+        if latex_names is not None and not (
+                isinstance(latex_names, Mapping)
+                and all(isinstance(k, str) and isinstance(v, str) for k, v in latex_names.items())):
+            raise SpecError(f"`latex_names` must map names to LaTeX strings; got {latex_names!r:.60}")
         self.latex_names = dict(latex_names or {})
         self.equations = _parse_equations(equations)
         lhs = [name for name, _ in self.equations]
@@ -288,9 +307,8 @@ class CellSpec:
     def derivation(self) -> Derivation:
         """Parse the equations and express everything in the base symbols (cached)."""
         import sympy
-        from sympy.parsing.sympy_parser import parse_expr, standard_transformations
 
-        from .functions import FUNCTIONS
+        from .parse import check_tree, parse_expression
 
         real = {"real": True}
         ax = {g: sympy.Symbol(f"ax_{g}", **real) for g in self.gates}
@@ -298,28 +316,21 @@ class CellSpec:
         prev = {s: sympy.Symbol(f"{s}_prev", **real) for s in self.state}
         params = {p: sympy.Symbol(p, **real) for p in self.params}
         known = {s.name: s for s in [*ax.values(), *ah.values(), *prev.values(), *params.values()]}
-        global_dict: dict = {}
-        exec("from sympy import Integer, Float, Rational, Symbol, Function", global_dict)  # noqa: S102
-        global_dict.update(FUNCTIONS)
-        allowed_funcs = set(FUNCTIONS.values())
 
         definitions, symbols, full = {}, {}, {}
         for lhs, rhs in self.equations:
+            where = f"cell {self.name!r}: the equation for {lhs!r}"
             if isinstance(rhs, str):
-                try:
-                    expr = parse_expr(
-                        rhs, local_dict=dict(known), global_dict=global_dict,
-                        transformations=standard_transformations, evaluate=True,
-                    )
-                except Exception as exc:  # SymPy raises many kinds
-                    raise SpecError(
-                        f"cell {self.name!r}: cannot parse the equation for {lhs!r} "
-                        f"({rhs!r}): {exc}"
-                    ) from None
+                expr = parse_expression(rhs, known, where=where)
             else:
-                expr = sympy.sympify(rhs)
+                try:
+                    expr = sympy.sympify(rhs, strict=True)
+                except (sympy.SympifyError, TypeError, ValueError) as exc:
+                    raise SpecError(f"{where}: cannot read {rhs!r} as a SymPy expression: "
+                                    f"{exc}") from None
             if not isinstance(expr, sympy.Expr):
-                raise SpecError(f"cell {self.name!r}: the equation for {lhs!r} is not an expression")
+                raise SpecError(f"{where} is not an expression")
+            check_tree(expr, where)
             unknown = sorted(s.name for s in expr.free_symbols if s.name not in known)
             if unknown:
                 raise SpecError(
@@ -328,14 +339,6 @@ class CellSpec:
                 )
             # Symbols built outside the parser may lack real=True: map them by name.
             expr = expr.xreplace({s: known[s.name] for s in expr.free_symbols})
-            bad = sorted(
-                {type(f).__name__ for f in expr.atoms(sympy.Function) if f.func not in allowed_funcs}
-            )
-            if bad:
-                raise SpecError(
-                    f"cell {self.name!r}: the equation for {lhs!r} calls {bad}; allowed are "
-                    f"{sorted(FUNCTIONS)}"
-                )
             sym = sympy.Symbol(lhs, **real)
             definitions[lhs] = expr
             symbols[lhs] = sym
@@ -378,9 +381,12 @@ class CellSpec:
         targets = list(zip(self.state, d.outputs))
         if d.recurrent_input is not None:
             targets.append((self.recurrent_input, d.recurrent_input))
+        from .parse import check_tree
+
         for name, expr in targets:
             for sym in d.base:
-                out[(name, sym.name)] = expr.diff(sym)
+                out[(name, sym.name)] = partial = expr.diff(sym)
+                check_tree(partial, f"cell {self.name!r}: d{name}/d{sym.name}")
         return out
 
     def compact(self, expr):
@@ -457,7 +463,7 @@ class CellSpec:
         """
         from .jacobian import explicit_jacobian, symbolic_jacobian
 
-        if wrt not in ("state", "x"):
+        if not isinstance(wrt, str) or wrt not in ("state", "x"):
             raise SpecError(f"`wrt` must be 'state' or 'x'; got {wrt!r}")
         if hidden_size is None:
             return symbolic_jacobian(self, wrt=wrt)
