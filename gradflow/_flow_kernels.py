@@ -21,10 +21,12 @@ rounding error is added and nothing underflows or overflows however long the pro
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 from numba import njit
 
+from .codegen.cache import guard_dispatchers
 from .config import JIT_OPTIONS
 
 #: exponent of a row that is exactly zero
@@ -563,3 +565,7 @@ def lyapunov_kernel(dense, diag, t0, transient, Q, sums, running, lo, hi):
                     sums[b, i] += math.log(d) if d > 0.0 else -math.inf
                     running[t - transient, b, i] = sums[b, i] / cnt
     return -1
+
+
+# a corrupt or unwritable Numba cache of these kernels is a warning, not an error
+guard_dispatchers(sys.modules[__name__])

@@ -4,15 +4,12 @@ Environment variables
 ---------------------
 ``GRADFLOW_CACHE_DIR``
     Folder for generated kernel modules and Numba's compiled code.  Default:
-    ``$XDG_CACHE_HOME/gradflow`` (``~/.cache/gradflow``), or a folder in the system's
-    temporary directory when that is not writable.
+    ``$XDG_CACHE_HOME/gradflow`` (``~/.cache/gradflow``).  Which folder is used when that
+    one is not safe or not writable, and which files in it are loaded, is decided by
+    :mod:`gradflow.codegen.cache`.
 """
 
 from __future__ import annotations
-
-import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
 
@@ -22,8 +19,11 @@ __all__ = [
     "JIT_OPTIONS",
     "LLVM_OPTIONS",
     "tolerance",
-    "cache_dir",
+    "CACHE_ENV",
 ]
+
+#: The environment variable that names the kernel cache folder.
+CACHE_ENV = "GRADFLOW_CACHE_DIR"
 
 #: dtypes every kernel is compiled for.
 SUPPORTED_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
@@ -62,32 +62,3 @@ LLVM_OPTIONS = (
 def tolerance(dtype, kind: str = "reference") -> dict[str, float]:
     """Return ``{"rtol": ..., "atol": ...}`` for `dtype` and the comparison `kind`."""
     return dict(TOLERANCES[np.dtype(dtype)][kind])
-
-
-def cache_dir() -> Path:
-    """The folder for generated kernel modules, created if needed.
-
-    ``GRADFLOW_CACHE_DIR`` wins; otherwise the user cache folder, and when that cannot be
-    written, a per-user folder under the system's temporary directory.
-    """
-    env = os.environ.get("GRADFLOW_CACHE_DIR")
-    if env:
-        path = Path(env).expanduser()
-        path.mkdir(parents=True, exist_ok=True)
-        return path
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    candidates = [Path(base) / "gradflow"]
-    user = os.environ.get("USER") or (str(os.getuid()) if hasattr(os, "getuid") else "user")
-    candidates.append(Path(tempfile.gettempdir()) / f"gradflow-{user}")
-    for path in candidates:
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-            probe = path / ".write-probe"
-            probe.write_text("")
-            probe.unlink()
-            return path
-        except OSError:
-            continue
-    raise OSError(
-        "no writable folder for gradflow's kernel cache; set GRADFLOW_CACHE_DIR to one"
-    )

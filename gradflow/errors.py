@@ -17,6 +17,8 @@ __all__ = [
     "InvalidArgumentError",
     "SpecError",
     "CodegenError",
+    "GradflowWarning",
+    "CacheWarning",
 ]
 
 
@@ -64,3 +66,12 @@ class SpecError(GradflowError, ValueError):
 
 class CodegenError(GradflowError, ValueError):
     """An expression cannot be turned into kernel source (unsupported function...)."""
+
+
+class GradflowWarning(UserWarning):
+    """Base class of every warning gradflow issues."""
+
+
+class CacheWarning(GradflowWarning, RuntimeWarning):
+    """The kernel cache could not be used as asked (a folder not writable or not safe, a
+    corrupt file): gradflow went on another way, and says where and why."""

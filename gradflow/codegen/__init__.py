@@ -6,5 +6,6 @@
 
 from .build import load as load
 from .build import module_path as module_path
+from .cache import cache_dir as cache_dir
 
-__all__ = ["load", "module_path"]
+__all__ = ["load", "module_path", "cache_dir"]

@@ -1,28 +1,30 @@
 """Write generated kernel modules to the cache folder and import them from there.
 
-A module's file name carries a hash of the spec, the templates, the printer version and
-the JIT flags, so a changed cell gets a new file and an unchanged one is found again by
-every later process, which then loads Numba's compiled code from its ``__pycache__``
-instead of recompiling (``njit(cache=True)`` needs a real file).  Generation and import
-are done once per process per spec; concurrent processes are safe (atomic rename).
+A module's file name carries a hash of the spec and of the code generator's own source
+(:func:`gradflow.codegen.module.source_key`), so a changed cell or a new gradflow gets a
+new file and an unchanged one is found again by every later process, which then loads
+Numba's compiled code from its ``__pycache__`` instead of recompiling (``njit(cache=True)``
+needs a real file).  Which folders are used and which files are trusted is decided by
+:mod:`gradflow.codegen.cache`; a module is executed from the very text whose SHA-256 was
+verified.  Generation and import are done once per process per spec; concurrent processes
+are safe (atomic rename).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import os
+import linecache
 import re
 import sys
-import tempfile
 import threading
+import types
 from pathlib import Path
-from types import ModuleType
 
-from ..config import LLVM_OPTIONS, cache_dir
+from ..config import LLVM_OPTIONS
+from . import cache
 
 __all__ = ["load", "module_path"]
 
-_LOADED: dict[str, ModuleType] = {}
+_LOADED: dict[str, types.ModuleType] = {}
 _LOCK = threading.Lock()
 _LLVM_READY = False
 
@@ -43,14 +45,73 @@ def _stem(spec, key: str) -> str:
     return f"gf_{safe}_{key}"
 
 
-def module_path(spec, dtype="float64") -> Path:
-    """Where `spec`'s generated module for `dtype` lives (it may not exist yet)."""
+def module_path(spec, dtype="float64") -> Path | None:
+    """Where `spec`'s generated module for `dtype` is written (it may not exist yet); None
+    when no folder can be written."""
     from .module import source_key
 
-    return cache_dir() / f"{_stem(spec, source_key(spec, dtype))}.py"
+    folder = cache.cache_folder().path
+    return None if folder is None else folder / f"{_stem(spec, source_key(spec, dtype))}.py"
 
 
-def load(spec, dtype="float64") -> ModuleType:
+def _find(stem: str, folders: cache.CacheFolder):
+    """(path, verified body) of a cached module, or (None, None)."""
+    for folder in folders.read:
+        path = folder / f"{stem}.py"
+        body = cache.read_module(path, folders)
+        if body is not None:
+            return path, body
+    return None, None
+
+
+def _write(stem: str, body: str, folders: cache.CacheFolder) -> Path | None:
+    """Write the module; on failure (full disk ...) try the fallback, then give up (None)."""
+    tried = []
+    for folder in dict.fromkeys(f for f in (folders.write, cache.fallback_folder()) if f):
+        try:
+            path = cache.write_module(folder, stem, body)
+        except OSError as exc:
+            tried.append(f"{folder}: {type(exc).__name__}: {exc.strerror or exc}")
+            continue
+        if folders.note:
+            cache.warn_once(("note", folders.note), f"gradflow kernel cache: {folders.note}")
+        elif tried:
+            cache.warn_once(("write", stem), f"gradflow kernel cache: cannot write {stem}.py "
+                            f"({'; '.join(tried)}); wrote it to {folder} instead")
+        return path
+    cache.warn_once(("write", stem), "gradflow kernel cache: cannot write the module "
+                    f"{stem}.py ({'; '.join(tried) or 'no writable folder'}); compiling it in "
+                    "memory for this process")
+    return None
+
+
+def _execute(name: str, body: str, path: Path | None, folders: cache.CacheFolder):
+    """Run the verified `body` as module `name`, with ``__file__`` = `path`."""
+    module = types.ModuleType(name)
+    if path is not None:
+        problem = cache.pycache_problem(path, folders)
+        if problem:
+            cache.warn_once(("pycache", str(path)), f"gradflow kernel cache: not loading the "
+                            f"compiled code of {path.name} ({problem}); compiling it in memory")
+        cache.register_folder(path.parent)
+        filename = str(path)
+    else:
+        problem = "no file"
+        body = cache.in_memory_source(body)
+        filename = f"<gradflow kernels {name}>"
+        linecache.cache[filename] = (len(body), None, body.splitlines(True), filename)
+    module.__file__ = filename
+    sys.modules[name] = module
+    try:
+        exec(compile(body, filename, "exec"), module.__dict__)  # noqa: S102 - our verified source
+    except Exception:
+        sys.modules.pop(name, None)
+        raise
+    cache.guard_dispatchers(module, trusted=problem is None)
+    return module
+
+
+def load(spec, dtype="float64") -> types.ModuleType:
     """The compiled kernel module of `spec` for arrays of `dtype` (float64 or float32),
     generated and written on first use.  Each dtype has its own module: the float32 one
     computes in float32 throughout (see :data:`gradflow.codegen.module.PRELUDE_F32`)."""
@@ -64,26 +125,15 @@ def load(spec, dtype="float64") -> ModuleType:
         module = _LOADED.get(key)
         if module is not None:
             return module
-        folder = cache_dir()
+        folders = cache.cache_folder()
         stem = _stem(spec, key)
-        path = folder / f"{stem}.py"
-        if not path.exists():
+        path, body = _find(stem, folders)
+        if body is None:
             from .module import generate_source
 
-            source = generate_source(spec, dtype)
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{stem}-", suffix=".py")
-            with os.fdopen(fd, "w") as fh:
-                fh.write(source)
-            os.replace(tmp, path)
+            body = generate_source(spec, dtype)
+            path = _write(stem, body, folders)
         _configure_llvm()
-        name = f"gradflow._generated.{stem}"
-        mspec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(mspec)
-        sys.modules[name] = module
-        try:
-            mspec.loader.exec_module(module)
-        except Exception:
-            sys.modules.pop(name, None)
-            raise
+        module = _execute(f"gradflow._generated.{stem}", body, path, folders)
         _LOADED[key] = module
         return module

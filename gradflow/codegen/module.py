@@ -19,11 +19,12 @@ from ..config import JIT_OPTIONS, LLVM_OPTIONS
 # SymPy and the printer load in generate_source only: a process whose kernels are cached
 # never imports SymPy (source_key needs the spec's hash, the templates and PRELUDE).
 
-__all__ = ["generate_source", "template_sources", "source_key", "CODEGEN_VERSION", "PRELUDE",
-           "PRELUDE_F32"]
+__all__ = ["generate_source", "template_sources", "source_key", "fingerprint", "CODEGEN_VERSION",
+           "PRELUDE", "PRELUDE_F32"]
 
-#: Bump when the generated code changes in a way the spec hash cannot see.
-CODEGEN_VERSION = "4"
+#: Bump when the generated code changes in a way that neither the spec's hash nor the text
+#: of the code generator shows (see :func:`fingerprint`).
+CODEGEN_VERSION = "5"
 
 
 #: log(sigmoid) and log(tanh'), in float64 in both dtypes' modules (path products in log
@@ -198,32 +199,48 @@ def template_sources() -> list[tuple[str, str]]:
     return [(n, s) for n, s in items if n != "__init__.py"]
 
 
-_TEMPLATES_KEY: list[str] = []  # the hash of everything but the spec, once per process
+_FINGERPRINT: list[str] = []  # of everything but the spec, computed once per process
 
 
 def _is_f32(dtype) -> bool:
     return np.dtype(dtype) == np.float32
 
 
-def source_key(spec, dtype="float64") -> str:
-    """The cache key of `spec`'s module for `dtype`: spec hash, templates, printer, JIT flags.
+def _source_files() -> list:
+    """Every file whose text shapes a generated module: the symbolic and codegen packages
+    (equations to derivatives, printer, generator, preludes) and the kernel templates."""
+    root = resources.files("gradflow")
+    files = []
+    for package in ("symbolic", "codegen"):
+        files += [p for p in (root / package).iterdir() if p.name.endswith(".py")]
+    files += [p for p in (root / "kernels" / "templates").iterdir() if p.name.endswith(".py")]
+    return sorted(files, key=lambda p: (p.parent.name, p.name))
 
-    The templates are read and hashed once per process (every forward and backward pass
-    asks for its cell's kernels, and reading the files each time cost ~0.4 ms).
+
+def fingerprint() -> str:
+    """SHA-256 of everything that shapes generated source except the spec: the text of
+    :func:`_source_files`, the JIT and LLVM options and :data:`CODEGEN_VERSION`.
+
+    Read once per process (every pass asks for its cell's kernels; reading the files each
+    time would cost ~0.5 ms).  An edit to the printer, the generator or a template changes
+    it, and with it the name of every generated module: nothing stale is reused.
     """
-    if not _TEMPLATES_KEY:
+    if not _FINGERPRINT:
         h = hashlib.sha256()
         h.update(CODEGEN_VERSION.encode())
         h.update(repr(sorted(JIT_OPTIONS.items())).encode())
         h.update(repr(LLVM_OPTIONS).encode())
-        h.update(PRELUDE.encode())
-        h.update(PRELUDE_F32.encode())
-        for name, src in template_sources():
-            h.update(name.encode())
-            h.update(src.encode())
-        _TEMPLATES_KEY.append(h.hexdigest())
+        for path in _source_files():
+            h.update(f"{path.parent.name}/{path.name}".encode())
+            h.update(path.read_bytes())
+        _FINGERPRINT.append(h.hexdigest())
+    return _FINGERPRINT[0]
+
+
+def source_key(spec, dtype="float64") -> str:
+    """The cache key of `spec`'s module for `dtype`: the spec's hash and :func:`fingerprint`."""
     name = "float32" if _is_f32(dtype) else "float64"
-    return hashlib.sha256((spec.hash + _TEMPLATES_KEY[0] + name).encode()).hexdigest()[:20]
+    return hashlib.sha256((spec.hash + fingerprint() + name).encode()).hexdigest()[:20]
 
 
 class _Loads:
@@ -297,7 +314,7 @@ def _unit_function(spec, loads, name, args, stores, doc):
     for (target, e, _) in stores:
         if not isinstance(e, str):
             check_supported(e, f"cell {spec.name!r}, {name} -> {_element(target, {})}")
-    tmp = sympy.numbered_symbols("t")
+    tmp = sympy.numbered_symbols("_t", real=True)
     replacements, reduced = sympy.cse(exprs, symbols=tmp, order="canonical")
     used = set()
     for _, e in replacements:
@@ -308,9 +325,9 @@ def _unit_function(spec, loads, name, args, stores, doc):
     body = []
     for sym in sorted(used, key=lambda s: s.name):
         if sym in loads.index:
-            body.append(f"{sym.name} = {_element(loads.index[sym], views)}")
+            body.append(f"{printer.doprint(sym)} = {_element(loads.index[sym], views)}")
     for sym, e in replacements:
-        body.append(f"{sym.name} = {printer.doprint(e)}")
+        body.append(f"{printer.doprint(sym)} = {printer.doprint(e)}")
     for k, ((target, _, op), e) in enumerate(zip(stores, reduced)):
         body.append(f"{_element(target, views)} {op} {literal.get(k) or printer.doprint(e)}")
     if not body:
@@ -368,14 +385,14 @@ def _saved_values(spec, stores):
         if not isinstance(e, str):
             calls |= {n for n in sympy.preorder_traversal(e) if n.func in funcs}
     calls = sorted(calls, key=sympy.default_sort_key)
-    names = {c: sympy.Symbol(f"sv{k}", real=True) for k, c in enumerate(calls)}
+    names = {c: sympy.Symbol(f"_sv{k}", real=True) for k, c in enumerate(calls)}
     replaced = [(t, e if isinstance(e, str) else e.xreplace(names), op) for t, e, op in stores]
     used = set()
     for _, e, _ in replaced:
         if not isinstance(e, str):
             used |= e.free_symbols
     kept = [c for c in calls if names[c] in used]
-    final = {names[c]: sympy.Symbol(f"sv{k}", real=True) for k, c in enumerate(kept)}
+    final = {names[c]: sympy.Symbol(f"_sv{k}", real=True) for k, c in enumerate(kept)}
     if not kept:
         return [], stores
     replaced = [(t, e if isinstance(e, str) else e.xreplace(final), op) for t, e, op in replaced]
@@ -400,10 +417,13 @@ def generate_source(spec, dtype="float64") -> str:
     zero = sympy.S.Zero
     dah1_is_dax = _dah_is_dax(spec, P)
     parts = [
-        f'"""Kernels for the cell {spec.name!r}, generated by gradflow from its equations.',
+        '"""Kernels of one cell (CELL), generated by gradflow from its equations.',
         "",
-        "Do not edit: regenerated whenever the cell's equations or the templates change.",
-        f'Spec hash: {spec.hash}"""',
+        "Do not edit: regenerated whenever the cell's equations or the code generator change.",
+        '"""',
+        "",
+        f"CELL = {spec.name!r}",
+        f"SPEC_HASH = {spec.hash!r}",
         "",
         "import math",
         "",
@@ -440,7 +460,7 @@ def generate_source(spec, dtype="float64") -> str:
         parts.append(_stub("intermediates_units", base_args + ["out"], "No intermediates."))
 
     # backward: vector-Jacobian product of the unit map
-    dS = [sympy.Symbol(f"dS{k}", real=True) for k in range(S)]
+    dS = [sympy.Symbol(f"_dS{k}", real=True) for k in range(S)]
     for k, s in enumerate(dS):
         loads.add(s, _state_row("dsn", k, spec.state[k]))
 
@@ -514,7 +534,7 @@ def generate_source(spec, dtype="float64") -> str:
         parts.append(_unit_function(spec, loads, "rho_units", rho_args + ["u"],
                                     [(("row_u", "u[b]"), d.recurrent_input, "=")],
                                     "Recurrent input u (B, H) of the second-stage gates."))
-        du = sympy.Symbol("dU", real=True)
+        du = sympy.Symbol("_dU", real=True)
         loads.add(du, ("row_du", "du[b]"))
         stores = []
         for k, g in enumerate(spec.gates):
