@@ -64,9 +64,9 @@ def _path_component(spec, component):
     P = spec.partials()
     has = [s for s in spec.state if P[(s, f"{s}_prev")] != 0]
     if component is not None:
-        if component not in spec.state:
+        if not isinstance(component, str) or component not in spec.state:
             raise InvalidArgumentError(
-                f"`component` {component!r} is not a state component of {spec.name!r}; "
+                f"`component` {component!r:.60} is not a state component of {spec.name!r}; "
                 f"expected one of {list(spec.state)}"
             )
         if component not in has:
@@ -89,8 +89,8 @@ def _log_path(trace, comp_index):
     cell = trace.cell
     T, B, H = trace.length, trace.batch_size, cell.hidden_size
     out = np.empty((T, len(cell.spec.state), B, H), dtype=cell.dtype)
-    cell.kernels.logdirect_kernel(trace.ax, trace.ah1, trace.ah2, trace.states,
-                                  cell._prm(cell._checked_params()), out)
+    a = trace.kernel_arrays()
+    cell.kernels.logdirect_kernel(a["ax"], a["ah1"], a["ah2"], a["states"], trace.unit_params(), out)
     logs = np.zeros((T + 1, B, H))
     # lag k covers array steps T-k .. T-1
     logs[1:] = np.cumsum(out[::-1, comp_index].astype(np.float64), axis=0)
@@ -221,12 +221,23 @@ def memory_horizon(source, x=None, *, threshold: float = 1e-3, lags=None, state0
         curve = _diag_norm(logs, steps.check_norm(norm))
         lag_arr = np.arange(trace.length + 1)
     else:
-        curve = np.asarray(source, dtype=np.float64)
+        try:
+            curve = np.asarray(source, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(
+                "`source` must be a GradientFlow, a PathDecomposition, a Trace, a Cell or an "
+                f"array of log10 norms; got {type(source).__name__} {source!r:.60}"
+            ) from None
         if curve.ndim not in (1, 2) or curve.shape[0] == 0:
             raise InvalidArgumentError(
                 f"`source` as an array must be log10 norms of shape (K,) or (K, B); got {curve.shape}"
             )
+        if np.isnan(curve).any():
+            raise InvalidArgumentError("`source` holds NaN; expected log10 norms (-inf for zero)")
         lag_arr = np.arange(curve.shape[0]) if lags is None else np.asarray(lags)
+        if lag_arr.dtype.kind not in "iu" or (lag_arr.ndim == 1 and np.any(np.diff(lag_arr) <= 0)):
+            raise InvalidArgumentError(
+                f"`lags` must be increasing integers, one per value of `source`; got {lags!r:.60}")
         if lag_arr.shape != (curve.shape[0],):
             raise InvalidArgumentError(
                 f"`lags` must have shape ({curve.shape[0]},) to match `source`; got {lag_arr.shape}"

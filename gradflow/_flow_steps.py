@@ -30,9 +30,7 @@ def check_cell(cell):
 
 def check_norm(norm: str) -> bool:
     """True for the spectral norm, False for Frobenius."""
-    if norm not in NORMS:
-        raise InvalidArgumentError(f"`norm` must be one of {NORMS}; got {norm!r}")
-    return norm == "spectral"
+    return check.choice("norm", norm, NORMS) == "spectral"
 
 
 def run(cell, x, state0):
@@ -93,7 +91,7 @@ class Steps:
         spec = cell.spec
         self.cell = cell
         self.kernels = cell.kernels
-        p = cell._checked_params()
+        p = trace.kernel_params()
         self.S, self.G, self.G1 = len(spec.state), spec.num_gates, len(spec.stage1)
         self.H, self.D = cell.hidden_size, cell.input_size
         self.T, self.B = trace.length, trace.batch_size
@@ -103,7 +101,7 @@ class Steps:
         self.w1 = np.ascontiguousarray(p["weight_hh"][: G1 * H])
         self.w2 = np.ascontiguousarray(p["weight_hh"][G1 * H:])
         self.w_ih = p["weight_ih"]
-        self.prm = cell._prm(p)
+        self.prm = trace.unit_params()
         per_step = self.B * self.S * H * self.Sd * H * self.dtype.itemsize
         self.chunk = int(max(1, min(self.T, CHUNK_BYTES // max(per_step, 1))))
 
@@ -129,14 +127,14 @@ class Steps:
             return
         n = min(self.chunk, stop - start)
         buf = self._buffers(n)
-        tr, k, fk = self.trace, self.kernels, self.fk
+        tr, k, fk = self.trace.kernel_arrays(), self.kernels, self.fk
         starts = list(range(start, stop, n))
         if backward:
             starts.reverse()
         for t0 in starts:
             m = min(n, stop - t0)
             v = {name: a[:m] for name, a in buf.items()}
-            k.partials_kernel(tr.ax, tr.ah1, tr.ah2, tr.states, self.prm, t0, v["jax"],
+            k.partials_kernel(tr["ax"], tr["ah1"], tr["ah2"], tr["states"], self.prm, t0, v["jax"],
                               v["jah"], v["jsp"], v["rax"], v["rah"], v["rsp"])
             fk.assemble_kernel(v["jah"], v["jsp"], v["rah"], v["rsp"], self.w1, self.w2,
                                v["dense"], v["diag"])

@@ -51,9 +51,7 @@ def state_gradient_log10_norms(cell, trace: Trace, dh: np.ndarray) -> np.ndarray
             ratio = np.where(peak > 0, 10.0 ** (np.where(peak > 0, top, m) - m), 0.0)
             g[0] += dh[t] / np.where(peak > 0, peak, 1.0)[:, None] * ratio[:, None]
             out[t + 1] = np.log10(np.linalg.norm(g[0], axis=-1)) + m
-            piece = Trace(cell, trace.x[t:t + 1], np.ascontiguousarray(trace.states[:, t:t + 2]),
-                          trace.ax[t:t + 1], trace.ah1[t:t + 1], trace.ah2[t:t + 1], trace.u[t:t + 1])
-            back = cell.backward(piece, dstate=tuple(g))
+            back = cell.backward(trace.slice(t, t + 1), dstate=tuple(g))
             g = np.stack([back.state0[s] for s in cell.spec.state])
             n = np.abs(g).max(axis=(0, 2))
             safe = np.where(n > 0, n, 1.0)

@@ -7,14 +7,15 @@ and gate order, so weights move between the two without reshuffling.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import numbers
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import _validate as check
 from . import cells
 from . import _threads
-from .errors import InvalidArgumentError, ShapeError, SpecError
+from .errors import DTypeError, InvalidArgumentError, ShapeError
 from .symbolic.spec import CellSpec
 
 __all__ = ["Cell", "Trace", "Grads"]
@@ -59,11 +60,22 @@ def _matmul(a: np.ndarray, b: np.ndarray, threads: int = 1) -> np.ndarray:
     return gemm(1.0, p, q, trans_a=tp, trans_b=tq).T
 
 
-@dataclass(eq=False)
+def _readonly(a: np.ndarray) -> np.ndarray:
+    """A read-only view of `a` (`a` itself stays writable for the kernels)."""
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
 class Trace:
     """Everything the forward pass computed, kept for the backward pass and for analysis.
 
-    Attributes
+    :meth:`Cell.forward` makes traces; one can also be built from arrays (for instance
+    those of another trace), and every array is then checked against the cell: its dtype,
+    its shape and the shapes of the others.  A trace owns its arrays; the attributes below
+    are read-only views, so a trace cannot be edited behind the back of its backward pass.
+
+    Parameters
     ----------
     cell : Cell
         The cell that ran.
@@ -76,70 +88,198 @@ class Trace:
     ah1, ah2 : ndarray, shapes (T, B, G1*H) and (T, B, G2*H)
         Recurrent pre-activations of the first- and second-stage gates.
     u : ndarray, shape (T, B, H) or (T, B, 0)
-        Recurrent input of two-stage cells.
+        Recurrent input of two-stage cells (size 0 for one-stage cells).
+    params : dict of ndarray, optional
+        The parameters the arrays were computed with (default: a copy of ``cell.params``).
+
+    Attributes
+    ----------
+    cell, x, states, ax, ah1, ah2, u
+        As above (arrays read-only).
+    params : dict of ndarray
+        The parameters of the forward pass (read-only copies): :meth:`Cell.backward`
+        differentiates the computation that made the trace, with these, even if
+        ``cell.params`` changed since.
+
+    Raises
+    ------
+    ShapeError, DTypeError, InvalidArgumentError
+        If an array does not fit the cell or the others.
     """
 
-    cell: "Cell"
-    x: np.ndarray
-    states: np.ndarray
-    ax: np.ndarray
-    ah1: np.ndarray
-    ah2: np.ndarray
-    u: np.ndarray
-    _cache: dict = field(default_factory=dict, repr=False)
+    __slots__ = ("_cell", "_arrays", "_params", "_saved", "_intermediates")
+
+    def __init__(self, cell: "Cell", x, states, ax, ah1, ah2, u, *, params=None):
+        if not isinstance(cell, Cell):
+            raise InvalidArgumentError(
+                f"`cell` must be a gradflow.Cell; got {type(cell).__name__}")
+        arrays = dict(x=x, states=states, ax=ax, ah1=ah1, ah2=ah2, u=u)
+        for name, value in arrays.items():
+            if not isinstance(value, np.ndarray):
+                raise DTypeError(f"`{name}` must be a numpy array; got {type(value).__name__}")
+        arrays = {k: np.array(v, dtype=v.dtype, order="C", copy=True) for k, v in arrays.items()}
+        params = cell.params if params is None else params
+        self._init(cell, arrays, cell.checked_params(params, copy=True), None)
+
+    @classmethod
+    def _of_forward(cls, cell, arrays: dict, params: dict, saved) -> "Trace":
+        """The trace of :meth:`Cell.forward`, which made the arrays and owns them."""
+        self = object.__new__(cls)
+        self._init(cell, arrays, params, saved)
+        return self
+
+    def _init(self, cell, arrays, params, saved):
+        _check_trace_arrays(cell, arrays, saved)
+        self._cell = cell
+        self._arrays = arrays
+        self._params = params
+        self._saved = saved
+        self._intermediates = None
+
+    # ------------------------------------------------------------------ views
+    cell = property(lambda self: self._cell, doc="The cell that ran.")
+    x = property(lambda self: _readonly(self._arrays["x"]), doc="Input (T, B, D).")
+    states = property(lambda self: _readonly(self._arrays["states"]),
+                      doc="State components (S, T + 1, B, H); ``states[:, 0]`` is the initial state.")
+    ax = property(lambda self: _readonly(self._arrays["ax"]), doc="Input pre-activations (T, B, G*H).")
+    ah1 = property(lambda self: _readonly(self._arrays["ah1"]),
+                   doc="Recurrent pre-activations of the stage-one gates (T, B, G1*H).")
+    ah2 = property(lambda self: _readonly(self._arrays["ah2"]),
+                   doc="Recurrent pre-activations of the stage-two gates (T, B, G2*H).")
+    u = property(lambda self: _readonly(self._arrays["u"]),
+                 doc="Recurrent input of two-stage cells (T, B, H), or (T, B, 0).")
+
+    @property
+    def params(self) -> dict:
+        """The parameters of the forward pass, ``{name: read-only array}``."""
+        return {k: _readonly(v) for k, v in self._params.items()}
 
     @property
     def length(self) -> int:
         """Number of steps T."""
-        return self.x.shape[0]
+        return self._arrays["x"].shape[0]
 
     @property
     def batch_size(self) -> int:
-        return self.x.shape[1]
+        """Number of sequences B."""
+        return self._arrays["x"].shape[1]
 
     @property
     def h(self) -> np.ndarray:
-        """Hidden states h_1 ... h_T, shape (T, B, H) (a view)."""
-        return self.states[0, 1:]
+        """Hidden states h_1 ... h_T, shape (T, B, H) (a read-only view)."""
+        return _readonly(self._arrays["states"][0, 1:])
 
     def component(self, name: str) -> np.ndarray:
         """The sequence of state component `name` (``"h"``, ``"c"``), shape (T, B, H)."""
-        return self.states[self._index(name), 1:]
+        return _readonly(self._arrays["states"][self._index(name), 1:])
 
     @property
     def final(self) -> dict[str, np.ndarray]:
         """The state after the last step, ``{component: (B, H)}``."""
-        return {s: self.states[k, -1] for k, s in enumerate(self.cell.spec.state)}
+        st = self._arrays["states"]
+        return {s: _readonly(st[k, -1]) for k, s in enumerate(self._cell.spec.state)}
 
     @property
     def initial(self) -> dict[str, np.ndarray]:
         """The initial state, ``{component: (B, H)}``."""
-        return {s: self.states[k, 0] for k, s in enumerate(self.cell.spec.state)}
+        st = self._arrays["states"]
+        return {s: _readonly(st[k, 0]) for k, s in enumerate(self._cell.spec.state)}
 
     def intermediate(self, name: str) -> np.ndarray:
         """A named intermediate of the equations (a gate value such as ``"f"``), (T, B, H)."""
-        names = self.cell.spec.intermediates
-        if name not in names:
+        names = self._cell.spec.intermediates
+        if not isinstance(name, str) or name not in names:
             raise InvalidArgumentError(
-                f"`name` {name!r} is not an intermediate of cell {self.cell.spec.name!r}; "
+                f"`name` {name!r} is not an intermediate of cell {self._cell.spec.name!r}; "
                 f"expected one of {list(names)}"
             )
-        if "intermediates" not in self._cache:
-            k = self.cell.kernels
-            T, B, H = self.h.shape
-            out = np.empty((len(names), T, B, H), dtype=self.x.dtype)
-            k.intermediates_kernel(self.ax, self.ah1, self.ah2, self.states, self.cell._prm(), out)
-            self._cache["intermediates"] = out
-        return self._cache["intermediates"][names.index(name)]
+        if self._intermediates is None:
+            a = self._arrays
+            T, B, H = self.length, self.batch_size, self._cell.hidden_size
+            out = np.empty((len(names), T, B, H), dtype=a["x"].dtype)
+            self._cell.kernels.intermediates_kernel(a["ax"], a["ah1"], a["ah2"], a["states"],
+                                                    self.unit_params(), out)
+            self._intermediates = out
+        return _readonly(self._intermediates[names.index(name)])
+
+    def slice(self, t0: int, t1: int) -> "Trace":
+        """The trace of steps ``t0 .. t1 - 1`` alone (its initial state is ``s_{t0}``).
+
+        ``cell.backward(trace.slice(t, t + 1), dstate=g)`` carries a state gradient back
+        one step.  The arrays are copied.
+        """
+        T = self.length
+        for name, v in (("t0", t0), ("t1", t1)):
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+                raise InvalidArgumentError(f"`{name}` must be an integer; got {v!r}")
+        if not 0 <= t0 < t1 <= T:
+            raise InvalidArgumentError(
+                f"`t0`, `t1` must satisfy 0 <= t0 < t1 <= T = {T}; got t0 = {t0}, t1 = {t1}")
+        a = self._arrays
+        arrays = {k: np.ascontiguousarray(a[k][t0:t1]) for k in ("x", "ax", "ah1", "ah2", "u")}
+        arrays["states"] = np.ascontiguousarray(a["states"][:, t0:t1 + 1])
+        saved = None if self._saved is None else np.ascontiguousarray(self._saved[t0:t1])
+        return Trace._of_forward(self._cell, arrays, self._params, saved)
+
+    # ------------------------------------------------------------------ kernels' side
+    def kernel_arrays(self) -> dict:
+        """The trace's own arrays, writable, for the kernels (internal interface: callers
+        must not change them).  Keys ``x, states, ax, ah1, ah2, u``."""
+        return self._arrays
+
+    def kernel_params(self) -> dict:
+        """The forward pass's parameters, writable, for the kernels (internal interface)."""
+        return self._params
+
+    def unit_params(self) -> np.ndarray:
+        """The per-unit parameters stacked for the kernels: ``(P, H)`` in ``spec.params``
+        order (internal interface)."""
+        return self._cell.unit_params(self._params)
+
+    @property
+    def saved(self) -> np.ndarray | None:
+        """The function values the forward pass saved for the backward pass, (T, B, K*H),
+        or None (a trace built from arrays: backward recomputes them)."""
+        return self._saved
 
     def _index(self, name):
-        state = self.cell.spec.state
-        if name not in state:
+        state = self._cell.spec.state
+        if not isinstance(name, str) or name not in state:
             raise InvalidArgumentError(
-                f"`name` {name!r} is not a state component of {self.cell.spec.name!r}; "
+                f"`name` {name!r} is not a state component of {self._cell.spec.name!r}; "
                 f"expected one of {list(state)}"
             )
         return state.index(name)
+
+    def __repr__(self) -> str:
+        return (f"Trace({self._cell.spec.name!r}, T={self.length}, B={self.batch_size}, "
+                f"H={self._cell.hidden_size}, dtype={self._cell.dtype.name})")
+
+
+def _check_trace_arrays(cell, arrays: dict, saved) -> None:
+    """Every array of a trace against the cell and the others: dtype, shape, layout."""
+    spec, H, D, dt = cell.spec, cell.hidden_size, cell.input_size, cell.dtype
+    G, G1, S = spec.num_gates, len(spec.stage1), len(spec.state)
+    x = arrays["x"]
+    if x.ndim != 3 or x.shape[2] != D or x.shape[0] < 1 or x.shape[1] < 1:
+        raise ShapeError(f"`x` must have shape (T, B, D) with D = {D}; got {x.shape}")
+    T, B = x.shape[:2]
+    want = {"x": (T, B, D), "states": (S, T + 1, B, H), "ax": (T, B, G * H),
+            "ah1": (T, B, G1 * H), "ah2": (T, B, (G - G1) * H),
+            "u": (T, B, H if spec.stage2 else 0)}
+    for name, shape in want.items():
+        a = arrays[name]
+        if a.dtype != dt:
+            raise DTypeError(f"`{name}` has dtype {a.dtype}; expected {dt} (the cell's dtype)")
+        if a.shape != shape:
+            raise ShapeError(
+                f"`{name}` must have shape {shape} for cell {spec.name!r} (H = {H}) and x of "
+                f"shape {x.shape}; got {a.shape}")
+        if not a.flags.c_contiguous:
+            raise ShapeError(f"`{name}` must be C-contiguous")
+    if saved is not None and (saved.dtype != dt or saved.ndim != 3 or saved.shape[:2] != (T, B)
+                              or not saved.flags.c_contiguous):
+        raise ShapeError(f"saved values of shape {saved.shape} do not fit a trace of {T} steps")
 
 
 @dataclass(eq=False)
@@ -207,17 +347,28 @@ class Cell:
     def __init__(self, cell, input_size: int, hidden_size: int, *, dtype=np.float64,
                  seed: int | None = None, forget_bias: float | None = None,
                  init: str = "pytorch", spectral_radius: float | None = None):
-        self.spec: CellSpec = cells.get(cell)
-        self.input_size = check.positive_int("input_size", input_size)
-        self.hidden_size = check.positive_int("hidden_size", hidden_size)
-        self.dtype = check.float_dtype("dtype", dtype)
-        if init not in _INITS:
-            raise InvalidArgumentError(f"`init` must be one of {_INITS}; got {init!r}")
-        if forget_bias is not None and self.spec.forget_gate is None:
-            raise InvalidArgumentError(
-                f"`forget_bias` was given, but cell {self.spec.name!r} has no forget gate"
-            )
+        self._spec: CellSpec = cells.get(cell)
+        self._input_size = check.positive_int("input_size", input_size)
+        self._hidden_size = check.positive_int("hidden_size", hidden_size)
+        self._dtype = check.float_dtype("dtype", dtype)
+        check.choice("init", init, _INITS)
+        seed = check.seed("seed", seed)
+        if forget_bias is not None:
+            if self._spec.forget_gate is None:
+                raise InvalidArgumentError(
+                    f"`forget_bias` was given, but cell {self._spec.name!r} has no forget gate"
+                )
+            forget_bias = check.real("forget_bias", forget_bias)
+        if spectral_radius is not None:
+            spectral_radius = check.real("spectral_radius", spectral_radius, minimum=0.0)
+        check.fits_in_memory("the parameters", self.num_parameters * self._dtype.itemsize * 3,
+                             f"input_size={self._input_size}, hidden_size={self._hidden_size}")
         self.params = self._init_params(seed, init, forget_bias, spectral_radius)
+
+    spec = property(lambda self: self._spec, doc="The cell's :class:`CellSpec`.")
+    input_size = property(lambda self: self._input_size, doc="D, the input size.")
+    hidden_size = property(lambda self: self._hidden_size, doc="H, the number of units.")
+    dtype = property(lambda self: self._dtype, doc="float64 or float32.")
 
     # ------------------------------------------------------------------ parameters
     def _init_params(self, seed, init, forget_bias, spectral_radius):
@@ -241,10 +392,6 @@ class Cell:
                 q, r = np.linalg.qr(rng.standard_normal((H, H)))
                 p["weight_hh"][g * H:(g + 1) * H] = q * np.sign(np.diag(r))
         if spectral_radius is not None:
-            if not np.isfinite(spectral_radius) or spectral_radius < 0:
-                raise InvalidArgumentError(
-                    f"`spectral_radius` must be a finite number >= 0; got {spectral_radius!r}"
-                )
             for g in range(G):
                 block = p["weight_hh"][g * H:(g + 1) * H]
                 rho = np.max(np.abs(np.linalg.eigvals(block)))
@@ -264,7 +411,7 @@ class Cell:
 
     def gate_slice(self, gate: str) -> slice:
         """Rows of ``weight_ih``, ``weight_hh`` and the biases that belong to `gate`."""
-        if gate not in self.spec.gates:
+        if not isinstance(gate, str) or gate not in self.spec.gates:
             raise InvalidArgumentError(
                 f"`gate` {gate!r} is not a gate of {self.spec.name!r}; expected one of {list(self.spec.gates)}"
             )
@@ -276,19 +423,32 @@ class Cell:
         """The number of scalar parameters."""
         return int(sum(np.prod(s) for s in self.param_shapes().values()))
 
-    def _checked_params(self) -> dict:
+    def checked_params(self, params: dict | None = None, *, copy: bool = False) -> dict:
+        """`params` (default ``self.params``) checked against :meth:`param_shapes`: C-contiguous
+        arrays of the cell's dtype, finite; with `copy`, copies the cell does not share.
+
+        This is the interface through which the analytics and training read parameters.
+
+        Raises
+        ------
+        InvalidArgumentError, ShapeError, DTypeError, NonFiniteError
+            Naming the parameter.
+        """
+        params = self.params if params is None else params
         shapes = self.param_shapes()
-        if set(self.params) != set(shapes):
-            raise InvalidArgumentError(
-                f"`params` has keys {sorted(self.params)}; expected {sorted(shapes)}"
-            )
+        if not isinstance(params, dict) or set(params) != set(shapes):
+            keys = sorted(params) if isinstance(params, dict) else type(params).__name__
+            raise InvalidArgumentError(f"`params` has keys {keys}; expected {sorted(shapes)}")
         out = {}
         for name, shape in shapes.items():
-            out[name] = check.array(f"params['{name}']", self.params[name], dtype=self.dtype, shape=shape)
+            a = check.array(f"params['{name}']", params[name], dtype=self.dtype, shape=shape)
+            out[name] = a.copy() if copy and a is params[name] else a
         return out
 
-    def _prm(self, params=None) -> np.ndarray:
-        params = params or self.params
+    def unit_params(self, params: dict | None = None) -> np.ndarray:
+        """The per-unit parameters (peepholes ...) stacked for the kernels: ``(P, H)`` in
+        ``spec.params`` order (``(0, H)`` for cells without them)."""
+        params = self.params if params is None else params
         if not self.spec.params:
             return np.zeros((0, self.hidden_size), dtype=self.dtype)
         return np.ascontiguousarray(np.stack([params[n] for n in self.spec.params]), dtype=self.dtype)
@@ -297,14 +457,14 @@ class Cell:
         """A copy with its own parameter arrays."""
         new = object.__new__(Cell)
         new.__dict__.update(self.__dict__)
-        new.params = {k: v.copy() for k, v in self.params.items()}
+        new.params = {k: np.array(v, copy=True) for k, v in self.params.items()}
         return new
 
     def astype(self, dtype) -> "Cell":
         """A copy in another precision."""
         new = self.copy()
-        new.dtype = check.float_dtype("dtype", dtype)
-        new.params = {k: v.astype(new.dtype) for k, v in self.params.items()}
+        new._dtype = check.float_dtype("dtype", dtype)
+        new.params = {k: np.asarray(v).astype(new.dtype) for k, v in self.params.items()}
         return new
 
     @property
@@ -379,12 +539,22 @@ class Cell:
             If a state becomes NaN or infinite, with the step where it first did.
         """
         D = self.input_size
-        x = check.array("x", x, dtype=self.dtype, shape=(None, None, D),
-                        hint="x is time-major (T, B, D); for one sequence use x[:, None, :]")
-        T, B, _ = x.shape
-        p = self._checked_params()
         spec, H = self.spec, self.hidden_size
         G, G1 = spec.num_gates, len(spec.stage1)
+        given = x
+        if isinstance(x, np.ndarray) and x.ndim == 3:
+            # states, pre-activations, recurrent input and saved values: at most (S + 4G + 1)
+            # numbers per unit and step; refused before `x` is even copied
+            T, B, _ = x.shape
+            check.fits_in_memory("the forward pass's trace",
+                                 T * B * H * (len(spec.state) + 4 * G + 1) * self.dtype.itemsize,
+                                 f"T={T}, B={B}, H={H}")
+        x = check.array("x", x, dtype=self.dtype, shape=(None, None, D),
+                        hint="x is time-major (T, B, D); for one sequence use x[:, None, :]")
+        if x is given:
+            x = x.copy()  # the trace owns its input: later edits of `x` do not reach it
+        T, B, _ = x.shape
+        p = self.checked_params(copy=True)  # the trace keeps what it was computed with
         states = np.empty((len(spec.state), T + 1, B, H), dtype=self.dtype)
         states[:, 0] = self._state_arg("state0", state0, B)
         blocks = _threads.row_blocks(B, T * H)
@@ -398,7 +568,7 @@ class Cell:
         saved = np.empty((T, B, kernels.NUM_SAVED * H), dtype=self.dtype)
         w = p["weight_hh"]
         b = p["bias_hh"]
-        prm = self._prm(p)
+        prm = self.unit_params(p)
         with _threads.single_threaded_blas(n > 1):
             # x W_ih^T here; the kernel adds bias_ih to each step's rows while they are in cache
             ax = _matmul(x.reshape(T * B, D), p["weight_ih"].T, n).reshape(T, B, G * H)
@@ -411,9 +581,8 @@ class Cell:
             check.raise_nonfinite(
                 f"forward pass of {spec.name!r}", bad, comp[0],
                 "The recurrence diverged; reduce the weights or the input scale.")
-        trace = Trace(self, x, states, ax, ah1, ah2, u)
-        trace._cache["saved"] = saved
-        return trace
+        arrays = dict(x=x, states=states, ax=ax, ah1=ah1, ah2=ah2, u=u)
+        return Trace._of_forward(self, arrays, p, saved)
 
     def backward(self, trace: Trace, dh=None, dstate=None) -> Grads:
         """Backpropagation through time.
@@ -421,7 +590,9 @@ class Cell:
         Parameters
         ----------
         trace : Trace
-            From :meth:`forward` of this cell, with the parameters unchanged since.
+            From :meth:`forward` of this cell.  The gradients are those of the computation
+            that made the trace, with the parameters the forward pass used (the trace keeps
+            a copy): changing ``cell.params`` after the forward pass does not change them.
         dh : array_like, shape (T, B, H), optional
             dL/dh_t for every step (zeros by default).
         dstate : array, tuple or dict, optional
@@ -449,25 +620,26 @@ class Cell:
             dh = check.array("dh", dh, dtype=self.dtype, shape=(T, B, H),
                              hint="dh must match the trace: (T, B, H) = trace.h.shape")
         dsT = self._state_arg("dstate", dstate, B)
-        p = self._checked_params()
+        tr = trace.kernel_arrays()
+        p = trace.kernel_params()  # the parameters the forward pass used
         kernels = self.kernels
-        dax = np.empty_like(trace.ax)
+        dax = np.empty_like(tr["ax"])
         # cells whose gates read ax and ah only through their sum have dL/dah1 == dL/dax
-        dah1 = dax if kernels.DAH1_IS_DAX else np.empty_like(trace.ah1)
-        dah2 = np.empty_like(trace.ah2)
+        dah1 = dax if kernels.DAH1_IS_DAX else np.empty_like(tr["ah1"])
+        dah2 = np.empty_like(tr["ah2"])
         ds0 = np.empty_like(dsT)
         w = p["weight_hh"]
-        saved = trace._cache.get("saved")
-        if saved is None:  # a Trace not made by forward: recompute the function values
-            saved = np.empty((0, B, 0), dtype=self.dtype)
+        saved = trace.saved
+        if saved is None or saved.shape[2] != kernels.NUM_SAVED * H:
+            saved = np.empty((0, B, 0), dtype=self.dtype)  # recompute the function values
         blocks = _threads.row_blocks(B, T * H)
         n = len(blocks)
         # per block: dprm, and the bias gradients summed in the kernel (column sums of dax,
         # dah1 and dah2) while the rows are in cache
         P = len(spec.params) * H
         acc = np.zeros((n, P + 2 * G * H), dtype=self.dtype)
-        args = (trace.ax, trace.ah1, trace.ah2, trace.u, trace.states, saved, self._prm(p),
-                w[: G1 * H], w[G1 * H:], dh, dsT, dax, dah1, dah2, ds0)
+        args = (tr["ax"], tr["ah1"], tr["ah2"], tr["u"], tr["states"], saved,
+                trace.unit_params(), w[: G1 * H], w[G1 * H:], dh, dsT, dax, dah1, dah2, ds0)
 
         def block(lo, hi):
             a = acc[blocks.index((lo, hi))]
@@ -489,15 +661,15 @@ class Cell:
             TB = T * B
             dax2 = dax.reshape(TB, G * H)
             grads = {
-                "weight_ih": _matmul(dax2.T, trace.x.reshape(TB, D), n),
+                "weight_ih": _matmul(dax2.T, tr["x"].reshape(TB, D), n),
                 "bias_ih": db_ih,
             }
-            h_prev = trace.states[0, :T].reshape(TB, H)
+            h_prev = tr["states"][0, :T].reshape(TB, H)
             dw_hh = np.empty((G * H, H), dtype=self.dtype)
             dw_hh[: G1 * H] = _matmul(dah1.reshape(TB, G1 * H).T, h_prev, n)
             if spec.stage2:
                 dah2_2 = dah2.reshape(TB, (G - G1) * H)
-                dw_hh[G1 * H:] = _matmul(dah2_2.T, trace.u.reshape(TB, H), n)
+                dw_hh[G1 * H:] = _matmul(dah2_2.T, tr["u"].reshape(TB, H), n)
             dx = _matmul(dax2, p["weight_ih"], n).reshape(T, B, D)
         grads["weight_hh"] = dw_hh
         grads["bias_hh"] = db_hh

@@ -66,7 +66,9 @@ def test_generated_partials_equal_sympy_partials(name):
     spec, k = cell.spec, cell.kernels
     S, G, H = len(spec.state), spec.num_gates, N
     jax = np.empty((S, G, 1, H)); jah = np.empty((S, G, 1, H)); jsp = np.empty((S, S, 1, H))
-    k.partials_units(trace.ax[0], trace.ah1[0], trace.ah2[0], trace.states[:, 0], cell._prm(), jax, jah, jsp)
+    a = trace.kernel_arrays()  # writable arrays: the signature the library compiles
+    k.partials_units(a["ax"][0], a["ah1"][0], a["ah2"][0], a["states"][:, 0], trace.unit_params(),
+                     jax, jah, jsp)
     d = spec.derivation
     P = spec.partials()
     ah = np.concatenate([trace.ah1[0], trace.ah2[0]], axis=1)
@@ -153,7 +155,7 @@ def test_symbolic_blocks_equal_explicit_jacobian(name):
 
 
 def test_lstm_blocks_are_the_textbook_ones():
-    """REFERENCES.md, LSTM without peepholes: the four one-step blocks, term by term."""
+    """docs/references.md, LSTM without peepholes: the four one-step blocks, term by term."""
     spec = cells.get("lstm")
     J = spec.jacobian()
     f, i, g, o, c = sympy.symbols("f i g o c", real=True)
