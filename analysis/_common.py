@@ -39,9 +39,11 @@ def grid(func, jobs: list[dict], n_jobs: int = 1) -> list:
     """
     if n_jobs <= 1 or len(jobs) <= 1:
         return [func(**job) for job in jobs]
-    from joblib import Parallel, delayed
+    from joblib import delayed
 
-    return Parallel(n_jobs=min(n_jobs, len(jobs)))(delayed(func)(**job) for job in jobs)
+    from gradflow._processes import parallel
+
+    return parallel(min(n_jobs, len(jobs)))(delayed(func)(**job) for job in jobs)
 
 
 def fmt(x: float, digits: int = 3) -> str:

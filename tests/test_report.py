@@ -4,9 +4,12 @@ obeys, a runner that survives missing and failing studies, and deterministic out
 from __future__ import annotations
 
 import base64
+import os
 import re
 import sys
 import textwrap
+import time
+
 import pytest
 
 matplotlib = pytest.importorskip("matplotlib")
@@ -232,3 +235,201 @@ def test_discovery_ignores_unrelated_analysis_folders(tmp_path, monkeypatch):
     empty.mkdir()
     with pytest.raises(InvalidArgumentError, match="no study modules"):
         run_report(tmp_path / "o", folder=empty, progress=False)
+
+
+# ---------------------------------------------------------------- the output folder
+def _signature(out):
+    """(seed of index.md, seed of index.html, sorted file list) of a report folder."""
+    md = (out / "index.md").read_text()
+    html = (out / "index.html").read_text()
+    seed = re.compile(r"seed (\d+)")
+    return seed.search(md).group(1), seed.search(html).group(1), sorted(
+        p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+
+
+def test_out_is_checked_before_any_study_runs(studies, tmp_path):
+    (studies / "marker.py").write_text(
+        "TITLE = 'marks that it ran'\n"
+        "def run(config):\n"
+        f"    open({str(tmp_path / 'RAN')!r}, 'w').close()\n"
+        "    raise RuntimeError('should not run')\n")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("precious")
+    with pytest.raises(InvalidArgumentError, match="notes.txt"):
+        run_report(mine, folder=studies, progress=False)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(InvalidArgumentError, match="cannot be written"):
+        run_report(blocker / "sub" / "out", folder=studies, progress=False)
+    with pytest.raises(InvalidArgumentError, match="not a folder"):
+        run_report(blocker, folder=studies, progress=False)
+    assert not (tmp_path / "RAN").exists()
+    assert (mine / "notes.txt").read_text() == "precious"
+
+
+def test_an_unwritable_out_is_refused_before_any_study(studies, tmp_path):
+    from .subproc import run_python
+
+    parent = tmp_path / "ro"
+    parent.mkdir()
+    parent.chmod(0o555)
+    try:
+        proc = run_python(f"""
+            import os, sys, time
+            os.environ["GRADFLOW_ANALYSIS_DIR"] = {str(studies)!r}
+            from gradflow.cli import main
+            t = time.perf_counter()
+            code = main(["report", "--out", {str(parent / "out")!r}, "--no-progress"])
+            print(code, time.perf_counter() - t)
+        """, drop_dac=True, check=False, cwd=tmp_path)
+    finally:
+        parent.chmod(0o755)
+    code, seconds = proc.stdout.split()
+    assert code == "2", proc.stderr
+    assert "cannot be written" in proc.stderr and "Permission denied" in proc.stderr
+    assert not (parent / "out").exists()
+
+
+def test_only_into_an_existing_report_replaces_it_whole(studies, tmp_path):
+    (studies / "bad.py").unlink()
+    (studies / "other.py").write_text(_GOOD.replace('key="good"', 'key="other"'))
+    out = tmp_path / "out"
+    run_report(out, folder=studies, progress=False)
+    assert (out / "figures" / "other-curve.svg").exists()
+    run_report(out, folder=studies, only=["good"], seed=1, progress=False)
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert not any("other" in f for f in files), files
+    assert _signature(out)[:2] == ("1", "1")
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.")]
+    assert leftovers == []
+
+
+def test_a_failure_while_writing_leaves_the_old_report(studies, tmp_path, monkeypatch):
+    from gradflow.report import html
+
+    out = tmp_path / "out"
+    run_report(out, folder=studies, only=["good"], progress=False)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(html, "to_html", broken)
+    with pytest.raises(OSError, match="disk full"):
+        run_report(out, folder=studies, only=["good"], seed=1, progress=False)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.")] == []
+
+
+_MANY_FIGURES = '''
+import numpy as np
+from gradflow.report import Figure, Section
+from gradflow.report.style import new_figure
+TITLE = "Many figures"
+def run(config):
+    figures = []
+    for k in range(30):
+        fig, ax = new_figure()
+        y = np.random.default_rng([config.seed, k]).standard_normal(400).cumsum()
+        ax.plot(np.arange(400), y)
+        ax.set_xlabel("lag (steps)")
+        ax.set_ylabel("value (1)")
+        figures.append(Figure(f"f{k}", fig, "A curve.", {"lag": np.arange(400), "y": y}))
+    return Section(key="many", title=TITLE, text="Text.", figures=figures)
+'''
+
+
+def test_a_kill_at_any_moment_leaves_the_old_report_or_the_new(studies, tmp_path):
+    import signal
+
+    from .subproc import start_python
+
+    (studies / "bad.py").unlink()
+    (studies / "good.py").unlink()
+    (studies / "many.py").write_text(_MANY_FIGURES)
+    out = tmp_path / "out"
+
+    def script(seed):
+        return f"""
+            from pathlib import Path
+            from gradflow.report.runner import run_report
+            run_report({str(out)!r}, folder=Path({str(studies)!r}), seed={seed}, progress=False)
+        """
+
+    from .subproc import run_python
+
+    run_python(script(0), cwd=tmp_path)
+    old = _signature(out)
+    assert old[:2] == ("0", "0")
+    outcomes = set()
+    for delay in (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0):
+        proc = start_python(script(1), cwd=tmp_path)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        sig = _signature(out)
+        if sig[:2] == ("1", "1"):
+            outcomes.add("new")
+            assert sig[2] == old[2]  # the new report is complete: the same files
+            run_python(script(0), cwd=tmp_path)
+        else:
+            assert sig == old, f"a mix after a kill at {delay} s"
+            outcomes.add("old")
+    assert "old" in outcomes
+
+
+def test_worker_processes_end_with_a_killed_report(studies, tmp_path):
+    import signal
+
+    from .subproc import start_python
+
+    (studies / "bad.py").unlink()
+    (studies / "sleepy.py").write_text(
+        "TITLE = 'sleeps in two workers'\n"
+        "def run(config):\n"
+        "    import time\n"
+        "    from joblib import delayed\n"
+        "    from gradflow._processes import parallel\n"
+        "    parallel(2)(delayed(time.sleep)(120) for _ in range(2))\n")
+    proc = start_python(f"""
+        from pathlib import Path
+        from gradflow.report.runner import run_report
+        run_report({str(tmp_path / 'out')!r}, folder=Path({str(studies)!r}), only=["sleepy"],
+                   n_jobs=2, progress=False)
+    """, cwd=tmp_path)
+
+    def descendants(pid):
+        kids = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as fh:
+                        ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+                except OSError:
+                    continue
+                if ppid == pid:
+                    kids += [int(entry)] + descendants(int(entry))
+        return kids
+
+    deadline = time.time() + 60
+    workers = []
+    while time.time() < deadline and len(workers) < 2:
+        time.sleep(0.5)
+        workers = descendants(proc.pid)
+    assert len(workers) >= 2, "the study's workers did not start"
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    def running(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.time() + 15
+    alive = workers
+    while alive and time.time() < deadline:
+        time.sleep(0.5)
+        alive = [w for w in workers if running(w)]
+    assert alive == [], f"worker processes {alive} outlived the killed report"

@@ -17,7 +17,10 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import _validate as check
+from .._processes import shutdown_workers
 from ..errors import InvalidArgumentError
+from . import output
 from .section import Section, StudyConfig
 
 __all__ = ["STUDY_ORDER", "FORMATS", "analysis_dir", "available_studies", "check_section",
@@ -178,7 +181,10 @@ def run_report(out, *, only=None, quick: bool = False, seed: int = 0, formats=FO
     Parameters
     ----------
     out : str or Path
-        Output folder (created).
+        Output folder: new, empty, or an earlier report, which is replaced as a whole.
+        The report is written to a folder beside it and moved into place at the end, so
+        `out` holds the old report or the new one, never a mix; a folder that cannot be
+        written is refused before any study runs.
     only : sequence of str, optional
         Study keys to run (default: all present).
     quick : bool
@@ -197,20 +203,18 @@ def run_report(out, *, only=None, quick: bool = False, seed: int = 0, formats=FO
     -------
     ReportResult
     """
-    from tqdm.auto import tqdm
-
-    from .style import style
     from .writer import write_report
 
-    folder = folder or analysis_dir()
-    formats = tuple(formats)
-    bad = [f for f in formats if f not in FORMATS]
-    if bad or not formats:
-        raise InvalidArgumentError(f"`formats` must be some of {list(FORMATS)}; got {list(formats)}")
+    folder = analysis_dir() if folder is None else check.path("folder", folder)
+    formats = check.names("formats", formats, allowed=FORMATS)
+    if not formats:
+        raise InvalidArgumentError(f"`formats` must be some of {list(FORMATS)}; got none")
+    if only is not None:
+        only = check.names("only", only)
     present = available_studies(folder)
     if not present:
         raise InvalidArgumentError(f"no study modules (*.py) in {folder}")
-    result = ReportResult(out=Path(out))
+    result = ReportResult(out=check.path("out", out))
     if only:
         unknown = [k for k in only if k not in present and k not in STUDY_ORDER]
         if unknown:
@@ -221,7 +225,29 @@ def run_report(out, *, only=None, quick: bool = False, seed: int = 0, formats=FO
     else:
         result.skipped = [k for k in STUDY_ORDER if k not in present]
         keys = present
-    config = StudyConfig(quick=bool(quick), seed=int(seed), n_jobs=int(n_jobs))
+    config = StudyConfig(quick=bool(quick), seed=check.positive_int("seed", seed, minimum=0),
+                         n_jobs=check.positive_int("n_jobs", n_jobs))
+    # the output folder is checked, and a staging folder made beside it, before any study
+    staged = output.staging(result.out)
+    try:
+        _run_studies(result, keys, folder, config, progress)
+        written = write_report(staged, result.sections, config=config, formats=formats,
+                               skipped=result.skipped)
+        output.publish(staged, result.out)
+    except BaseException:
+        output.discard(staged)
+        raise
+    finally:
+        shutdown_workers()
+    result.files = [result.out / p.relative_to(staged) for p in written]
+    return result
+
+
+def _run_studies(result: ReportResult, keys, folder: Path, config: StudyConfig, progress: bool):
+    from tqdm.auto import tqdm
+
+    from .style import style
+
     bar = tqdm(keys, desc="gradflow report", unit="study", disable=not progress,
                file=sys.stderr, dynamic_ncols=True)
     for key in bar:
@@ -245,9 +271,6 @@ def run_report(out, *, only=None, quick: bool = False, seed: int = 0, formats=FO
         result.seconds[key] = time.perf_counter() - start
         result.sections.append(section)
     bar.close()
-    result.files = write_report(result.out, result.sections, config=config, formats=formats,
-                                skipped=result.skipped)
-    return result
 
 
 def jsonable(value):
