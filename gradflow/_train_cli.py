@@ -33,12 +33,28 @@ def add_arguments(parser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _check_writable(flag: str, path: str) -> None:
+    import os
+
+    from .errors import InvalidArgumentError
+
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise InvalidArgumentError(f"`{flag}` {path!r}: the folder {folder!r} does not exist")
+    if os.path.isdir(path):
+        raise InvalidArgumentError(f"`{flag}` {path!r} is a folder; expected a file name")
+    if not os.access(folder, os.W_OK):
+        raise InvalidArgumentError(f"`{flag}` {path!r}: the folder {folder!r} cannot be written")
+
+
 def run(args) -> int:
     from .cell import Cell
     from .tasks import get
     from .train import train
     from .train import initial_biases
 
+    if args.json:  # refuse a file that cannot be written before training, not after
+        _check_writable("--json", args.json)
     opts = {}
     if args.length is not None:
         opts["max_length" if args.task == "reber" else "length"] = args.length

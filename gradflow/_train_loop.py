@@ -169,9 +169,21 @@ def train(cell, task, *, batch_size: int = 32, max_sequences: int = 100_000,
     -------
     TrainResult
     """
+    from .cell import Cell
+
+    if not isinstance(cell, Cell):
+        raise InvalidArgumentError(f"`cell` must be a gradflow.Cell; got {type(cell).__name__}")
     task = get_task(task) if isinstance(task, str) else task
     if not isinstance(task, Task):
         raise InvalidArgumentError(f"`task` must be a Task or a task name; got {type(task).__name__}")
+    if clip is not None:
+        clip = check.real("clip", clip)
+        if not clip > 0:
+            raise InvalidArgumentError(f"`clip` must be a positive number or None; got {clip!r}")
+    if max_seconds is not None:
+        max_seconds = check.real("max_seconds", max_seconds, minimum=0.0)
+    test_size = check.positive_int("test_size", test_size, minimum=0)
+    probe_size = check.positive_int("probe_size", probe_size)
     if cell.input_size != task.input_size:
         raise InvalidArgumentError(
             f"`cell` has input_size {cell.input_size}; task {task.name!r} needs {task.input_size}")

@@ -124,7 +124,7 @@ def xent_loss(out, y, mask) -> tuple[float, np.ndarray]:
 def loss_fn(kind: str):
     """The loss function for a task's ``loss`` attribute (``"mse"`` or ``"xent"``)."""
     fns = {"mse": mse_loss, "xent": xent_loss}
-    if kind not in fns:
+    if not isinstance(kind, str) or kind not in fns:
         raise InvalidArgumentError(f"`loss` must be one of {list(fns)}; got {kind!r}")
     return fns[kind]
 
@@ -143,7 +143,8 @@ def clip_by_global_norm(grads: dict, max_norm: float | None) -> float:
     norm = global_norm(grads)
     if max_norm is None:
         return norm
-    if not (max_norm > 0 and math.isfinite(max_norm)):
+    max_norm = check.real("max_norm", max_norm)
+    if not max_norm > 0:
         raise InvalidArgumentError(f"`max_norm` must be a positive finite number or None; got {max_norm!r}")
     if norm > max_norm:
         scale = max_norm / norm
@@ -152,14 +153,21 @@ def clip_by_global_norm(grads: dict, max_norm: float | None) -> float:
     return norm
 
 
+def _learning_rate(lr) -> float:
+    lr = check.real("lr", lr)
+    if not lr > 0:
+        raise InvalidArgumentError(f"`lr` must be a positive finite number; got {lr!r}")
+    return lr
+
+
 class SGD:
     """Stochastic gradient descent, optionally with (heavy-ball) momentum:
     ``v ← μ v + g``, ``p ← p - lr v`` (PyTorch's convention)."""
 
     def __init__(self, lr: float = 0.1, momentum: float = 0.0):
-        if not (lr > 0 and math.isfinite(lr)):
-            raise InvalidArgumentError(f"`lr` must be a positive finite number; got {lr!r}")
-        if not (0.0 <= momentum < 1.0):
+        lr = _learning_rate(lr)
+        momentum = check.real("momentum", momentum, minimum=0.0)
+        if not momentum < 1.0:
             raise InvalidArgumentError(f"`momentum` must be in [0, 1); got {momentum!r}")
         self.lr, self.momentum = float(lr), float(momentum)
         self.velocity: dict = {}
@@ -181,11 +189,13 @@ class Adam:
     ``p ← p - lr m̂ / (sqrt(v̂) + ε)`` with ``m̂ = m / (1-β1^t)``, ``v̂ = v / (1-β2^t)``."""
 
     def __init__(self, lr: float = 1e-3, betas: tuple = (0.9, 0.999), eps: float = 1e-8):
-        if not (lr > 0 and math.isfinite(lr)):
-            raise InvalidArgumentError(f"`lr` must be a positive finite number; got {lr!r}")
-        b1, b2 = betas
-        if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
+        lr = _learning_rate(lr)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise InvalidArgumentError(f"`betas` must be a pair of numbers in [0, 1); got {betas!r}")
+        b1, b2 = (check.real("betas", b, minimum=0.0) for b in betas)
+        if not (b1 < 1.0 and b2 < 1.0):
             raise InvalidArgumentError(f"`betas` must both lie in [0, 1); got {betas!r}")
+        eps = check.real("eps", eps, minimum=0.0)
         self.lr, self.b1, self.b2, self.eps = float(lr), float(b1), float(b2), float(eps)
         self.t = 0
         self.m: dict = {}
@@ -210,8 +220,8 @@ def make_optimizer(name, lr: float):
     """``"adam"`` or ``"sgd"`` (or an optimizer object, returned as is)."""
     if hasattr(name, "step"):
         return name
-    if name == "adam":
+    if isinstance(name, str) and name == "adam":
         return Adam(lr)
-    if name == "sgd":
+    if isinstance(name, str) and name == "sgd":
         return SGD(lr)
     raise InvalidArgumentError(f"`optimizer` must be 'adam', 'sgd' or an object with .step; got {name!r}")

@@ -7,13 +7,16 @@ subclass of :class:`~gradflow.errors.GradflowError`.
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 
 from .config import SUPPORTED_DTYPES
 from .errors import DTypeError, InvalidArgumentError, NonFiniteError, ShapeError
 
-__all__ = ["positive_int", "float_dtype", "array", "first_nonfinite", "raise_nonfinite"]
+__all__ = ["positive_int", "float_dtype", "real", "seed", "choice", "flag", "instance",
+           "optional_name", "names", "path", "fits_in_memory", "array",
+           "first_nonfinite", "raise_nonfinite"]
 
 
 def positive_int(name: str, value, *, minimum: int = 1) -> int:
@@ -28,16 +31,121 @@ def positive_int(name: str, value, *, minimum: int = 1) -> int:
 
 
 def float_dtype(name: str, value) -> np.dtype:
-    """`value` as float32 or float64."""
-    try:
-        dt = np.dtype(value)
-    except TypeError:
-        dt = None
-    if dt not in SUPPORTED_DTYPES:
+    """`value` as float32 or float64 (``None`` is refused: NumPy would read it as float64)."""
+    dt = None
+    if value is not None:
+        try:
+            dt = np.dtype(value)
+        except (TypeError, ValueError):
+            dt = None
+    if dt is None or not any(dt == d for d in SUPPORTED_DTYPES):
         raise DTypeError(
             f"`{name}` must be numpy.float64 or numpy.float32; got {value!r}"
         )
     return dt
+
+
+def real(name: str, value, *, minimum: float | None = None, maximum: float | None = None) -> float:
+    """`value` as a finite float in [`minimum`, `maximum`] (bools and strings refused)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise InvalidArgumentError(
+            f"`{name}` must be a real number; got {value!r} ({type(value).__name__})"
+        )
+    v = float(value)
+    if not np.isfinite(v):
+        raise InvalidArgumentError(f"`{name}` must be finite; got {value!r}")
+    if (minimum is not None and v < minimum) or (maximum is not None and v > maximum):
+        lo = "-inf" if minimum is None else minimum
+        hi = "inf" if maximum is None else maximum
+        raise InvalidArgumentError(f"`{name}` must lie in [{lo}, {hi}]; got {value!r}")
+    return v
+
+
+def seed(name: str, value):
+    """A seed for :func:`numpy.random.default_rng`: None, an int >= 0, or a Generator."""
+    if value is None or isinstance(value, np.random.Generator):
+        return value
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 0:
+        raise InvalidArgumentError(
+            f"`{name}` must be None or an integer >= 0; got {value!r} ({type(value).__name__})"
+        )
+    return int(value)
+
+
+def choice(name: str, value, choices) -> str:
+    """`value` as one of the strings `choices`."""
+    if not isinstance(value, str) or value not in choices:
+        raise InvalidArgumentError(f"`{name}` must be one of {list(choices)}; got {value!r:.80}")
+    return value
+
+
+def flag(name: str, value) -> bool:
+    """`value` as a bool (True, False, or a NumPy bool)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidArgumentError(f"`{name}` must be True or False; got {value!r:.80}")
+    return bool(value)
+
+
+def instance(name: str, value, cls, hint: str = ""):
+    """`value`, if it is an instance of `cls`."""
+    if not isinstance(value, cls):
+        raise InvalidArgumentError(
+            f"`{name}` must be a {cls.__module__.split('.')[0]}.{cls.__name__}; got "
+            f"{type(value).__name__}. {hint}".rstrip())
+    return value
+
+
+def optional_name(name: str, value, choices):
+    """None, or one of the strings `choices`."""
+    return None if value is None else choice(name, value, choices)
+
+
+def names(name: str, value, *, allowed=None) -> tuple[str, ...]:
+    """`value` (one string, or a sequence of strings) as a tuple of strings, each in
+    `allowed` when that is given."""
+    if isinstance(value, str):
+        value = (value,)
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise InvalidArgumentError(
+            f"`{name}` must be a string or a sequence of strings; got {value!r:.80}")
+    if allowed is not None:
+        bad = [v for v in value if v not in allowed]
+        if bad:
+            raise InvalidArgumentError(f"`{name}` must be some of {list(allowed)}; got {bad}")
+    return tuple(value)
+
+
+def path(name: str, value) -> "Path":
+    """`value` (a str or os.PathLike, not empty) as a Path."""
+    from pathlib import Path
+
+    if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)) or str(value) == "" \
+            or "\x00" in str(value):
+        raise InvalidArgumentError(
+            f"`{name}` must be a non-empty path (str or pathlib.Path); got {value!r:.80}")
+    return Path(value).expanduser()
+
+
+#: Share of the machine's memory one allocation may ask for before gradflow refuses it.
+MEMORY_SHARE = 0.8
+
+
+def _total_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not POSIX: do not refuse
+        return 1 << 62
+
+
+def fits_in_memory(what: str, nbytes: int, sizes: str) -> None:
+    """Refuse an allocation of `nbytes` that the machine cannot hold (clearly, instead of a
+    MemoryError or swapping): `what` and `sizes` name it in the message."""
+    total = _total_memory()
+    if nbytes > MEMORY_SHARE * total:
+        raise InvalidArgumentError(
+            f"{what} would need {nbytes / 2**30:,.1f} GiB ({sizes}); this machine has "
+            f"{total / 2**30:,.1f} GiB. Use smaller sizes."
+        )
 
 
 def array(name: str, value, *, dtype: np.dtype, shape: tuple, finite: bool = True,
@@ -64,6 +172,8 @@ def array(name: str, value, *, dtype: np.dtype, shape: tuple, finite: bool = Tru
             raise DTypeError(f"`{name}` cannot be read as an array: {exc}") from None
         if arr.dtype.kind not in "fiub":
             raise DTypeError(f"`{name}` has dtype {arr.dtype}; expected {dtype}")
+    if not (arr.flags.c_contiguous and arr.dtype == dtype):  # a copy is made: can it be?
+        fits_in_memory(f"a copy of `{name}`", arr.size * dtype.itemsize, f"shape {arr.shape}")
     arr = np.ascontiguousarray(arr, dtype=dtype)
     want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
     if arr.ndim != len(shape):

@@ -64,7 +64,7 @@ class StateJacobians:
         return self.full[:, :, a * H:(a + 1) * H, c * H:(c + 1) * H]
 
     def _index(self, arg, name):
-        if name not in self.state:
+        if not isinstance(name, str) or name not in self.state:
             raise InvalidArgumentError(
                 f"`{arg}` {name!r} is not a state component; expected one of {list(self.state)}"
             )
@@ -148,7 +148,14 @@ class GradientFlow:
     cell_name : str
         The cell's catalogue name.
 
-    Exactly zero products (a weight matrix of zeros) give ``-inf``; underflow never does.
+    ``-inf`` means the product is exactly zero in the cell's dtype, never that it
+    underflowed (products are renormalised as they are accumulated).  A product is exactly
+    zero when a one-step Jacobian annihilates it: a weight matrix of zeros, or gates
+    saturated so far that their derivative is exactly 0 in floating point.  The latter
+    happens at finite inputs: ``sigmoid(a)`` rounds to 1 for ``a`` above about 37 in
+    float64 (17 in float32), so ``sigmoid'(a) = sigmoid(a) (1 - sigmoid(a))`` is 0, and
+    ``tanh'(a) = 1 - tanh(a)**2`` is 0 for ``|a|`` above about 19 (9 in float32); PyTorch's
+    autograd computes these derivatives the same way.
     """
 
     lags: np.ndarray
@@ -220,6 +227,7 @@ def gradient_flow(cell, x, state0=None, *, dh=None, lags=None, norm: str = "spec
     if dh is not None:
         dh = check.array("dh", dh, dtype=cell.dtype, shape=(T, B, H),
                          hint="dh must be (T, B, H), like the trace's h")
+    state = check.flag("state", state)
     R = S * H if state else H
     blocks = [(0, H, 0, H)] + ([(0, R, 0, S * H)] if state and S > 1 else [])
     out, _, _, loss_h, loss_s = st.backward_products(

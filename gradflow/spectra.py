@@ -18,6 +18,7 @@ import numpy as np
 
 from . import _flow_steps as steps
 from . import _threads
+from . import _validate as check
 from .errors import InvalidArgumentError
 
 __all__ = ["SingularValues", "jacobian_singular_values", "LyapunovSpectrum",
@@ -70,7 +71,7 @@ def jacobian_singular_values(cell, x, lags, state0=None, *, block=("h", "h")) ->
     spec = cell.spec
     if block is not None:
         if (not isinstance(block, (tuple, list)) or len(block) != 2
-                or any(b not in spec.state for b in block)):
+                or any(not isinstance(b, str) or b not in spec.state for b in block)):
             raise InvalidArgumentError(
                 f"`block` must be None or a pair of state components of {spec.name!r} "
                 f"from {list(spec.state)}; got {block!r}"
@@ -153,8 +154,8 @@ def lyapunov_spectrum(cell, x, state0=None, *, transient: int | None = None,
     x : array_like, shape (T, B, D)
     state0 : array, tuple or dict, optional
     transient : int, optional
-        Steps discarded before averaging (default T // 10); the vectors are still
-        propagated through them.
+        Steps discarded before averaging, in [0, T - 2] (default T // 10; at least two
+        steps are averaged); the vectors are still propagated through them.
     n_exponents : int, optional
         How many exponents (default S*H, all).
     window : int, optional
@@ -172,7 +173,7 @@ def lyapunov_spectrum(cell, x, state0=None, *, transient: int | None = None,
     T, B, SH = st.T, st.B, st.S * st.H
     if T < 2:
         raise InvalidArgumentError(f"`x` must have at least 2 steps; got T = {T}")
-    transient = T // 10 if transient is None else _nonneg_int("transient", transient, T - 1)
+    transient = T // 10 if transient is None else _nonneg_int("transient", transient, T - 2)
     if n_exponents is None:
         p = SH
     else:
@@ -186,7 +187,8 @@ def lyapunov_spectrum(cell, x, state0=None, *, transient: int | None = None,
     window = max(1, N // 10) if window is None else _nonneg_int("window", window, N - 1)
     if window < 1:
         raise InvalidArgumentError(f"`window` must be >= 1; got {window}")
-    if not isinstance(tol, numbers.Real) or not tol > 0:
+    tol = check.real("tol", tol)
+    if not tol > 0:
         raise InvalidArgumentError(f"`tol` must be a number > 0; got {tol!r}")
     Q = np.zeros((B, SH, p), dtype=cell.dtype)
     Q[:, np.arange(p), np.arange(p)] = 1.0
@@ -205,8 +207,6 @@ def lyapunov_spectrum(cell, x, state0=None, *, transient: int | None = None,
             _threads.run_blocks(block, blocks)
         bad = int(first_bad[first_bad >= 0].min()) if (first_bad >= 0).any() else -1
         if bad >= 0:
-            from . import _validate as check
-
             check.raise_nonfinite(f"Lyapunov QR iteration of {cell.spec.name!r}", bad, "state",
                                   "A one-step Jacobian holds a non-finite value.")
     order = np.argsort(-running[-1], axis=1, kind="stable")
@@ -270,7 +270,8 @@ def pascanu_bound(cell) -> PascanuBound:
             f"pascanu_bound applies to the vanilla RNNs {sorted(_GAMMA)}; got cell {name!r}"
         )
     gamma = _GAMMA[name]
-    norm_w = float(np.linalg.norm(np.asarray(cell.params["weight_hh"], np.float64), 2))
+    w = cell.checked_params()["weight_hh"]
+    norm_w = float(np.linalg.norm(np.asarray(w, np.float64), 2))
     with np.errstate(divide="ignore"):
         log10 = math.log10(gamma * norm_w) if norm_w > 0 else -math.inf
     return PascanuBound(log10_per_step=log10, gamma=gamma, norm_w=norm_w)

@@ -123,6 +123,10 @@ class Task:
     def batch(self, batch_size: int, seed=None) -> Batch:
         """A batch of `batch_size` sequences from `seed` (int, None or a numpy Generator)."""
         batch_size = check.positive_int("batch_size", batch_size)
+        # inputs, targets and mask: (T, B, D + K + 1) numbers
+        check.fits_in_memory(
+            "the batch", self.max_length * batch_size * (self.input_size + self.output_size + 1) * 8,
+            f"T={self.max_length}, batch_size={batch_size}")
         return self._make(batch_size, _rng(seed))
 
     def predictions(self, out: np.ndarray) -> np.ndarray:
@@ -561,8 +565,8 @@ def get(name: str, **options) -> Task:
         if options:
             raise InvalidArgumentError("options were given with a Task instance; pass a name instead")
         return name
-    if name not in _REGISTRY:
-        raise InvalidArgumentError(f"`name` {name!r} is not a task; expected one of {names()}")
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise InvalidArgumentError(f"`name` {name!r:.60} is not a task; expected one of {names()}")
     cls = _REGISTRY[name]
     import inspect
 

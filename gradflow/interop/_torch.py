@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import DTypeError, InvalidArgumentError
+from ..errors import DTypeError, InvalidArgumentError, NonFiniteError
 
 __all__ = ["from_torch", "to_torch"]
 
@@ -69,9 +69,17 @@ def from_torch(module):
     if dtype not in (torch.float32, torch.float64):
         raise DTypeError(f"`module` has dtype {dtype}; expected torch.float32 or torch.float64")
     np_dtype = np.float64 if dtype == torch.float64 else np.float32
-    cell = Cell(name, module.input_size, module.hidden_size, dtype=np_dtype)
+    params = {}
     for k in _NAMES:
-        cell.params[k] = getattr(module, f"{k}_l0").detach().cpu().numpy().astype(np_dtype, copy=True)
+        value = getattr(module, f"{k}_l0").detach().cpu().numpy().astype(np_dtype, copy=True)
+        if not np.isfinite(value).all():
+            where = tuple(int(i) for i in np.argwhere(~np.isfinite(value))[0])
+            raise NonFiniteError(
+                f"`module`'s tensor {k}_l0 holds a non-finite value ({value[where]}) at index "
+                f"{where}; expected finite weights", component=f"{k}_l0")
+        params[k] = value
+    cell = Cell(name, module.input_size, module.hidden_size, dtype=np_dtype)
+    cell.params = params
     return cell
 
 
@@ -81,6 +89,10 @@ def to_torch(cell):
     Only the cells PyTorch has: ``rnn``, ``rnn-relu`` (``nn.RNN``), ``lstm`` (``nn.LSTM``)
     and ``gru`` (``nn.GRU``).  The module is time-major (``batch_first=False``).
     """
+    from .. import _validate as check
+    from ..cell import Cell
+
+    check.instance("cell", cell, Cell)
     torch = _torch()
     name = cell.spec.name
     dtype = torch.float64 if cell.dtype == np.float64 else torch.float32

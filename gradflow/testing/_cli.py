@@ -77,13 +77,25 @@ def _n_required(obj) -> int | None:
                if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
 
 
+def _user_code(what: str, fn, *args):
+    """Run code of the user's (an import, a factory): anything it raises means the check
+    could not run (exit status 2), not that a property failed (status 1)."""
+    try:
+        return fn(*args)
+    except InvalidArgumentError:
+        raise
+    except (Exception, SystemExit) as exc:
+        code = f"sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else f"{type(exc).__name__}: {exc}"
+        raise InvalidArgumentError(f"`target`: {what} failed, so nothing was checked: {code}") from None
+
+
 def resolve(target: str):
     """The implementation named by ``module:function`` (see the module documentation)."""
     module_name, _, attr = target.rpartition(":")
     if not module_name or not attr:
         raise InvalidArgumentError(
             f"`target` {target!r} must be a cell name or module:function")
-    module = _load_module(module_name)
+    module = _user_code(f"importing {module_name!r}", _load_module, module_name)
     if not hasattr(module, attr):
         raise InvalidArgumentError(f"`target`: module {module_name!r} has no attribute {attr!r}")
     obj = getattr(module, attr)
@@ -99,7 +111,7 @@ def resolve(target: str):
         if n == 3:
             return obj
         if n == 0 or inspect.isclass(obj):
-            return obj()
+            return _user_code(f"calling {attr}()", obj)
     raise InvalidArgumentError(
         f"`target` {target!r} is a {type(obj).__name__}; expected a torch.nn.Module, a step "
         "function step(x_t, state, params) or a zero-argument callable returning one")

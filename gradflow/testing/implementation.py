@@ -167,6 +167,10 @@ def _guard(fn):
             return fn(*args, **kwargs)
         except Exception as exc:  # anything the user's code raises is a finding
             raise _ImplRaised(f"{type(exc).__name__}: {exc}") from exc
+        except SystemExit as exc:  # the checks cannot go on: not a verdict on a property
+            raise InvalidArgumentError(
+                f"the implementation under test called sys.exit({exc.code!r}) while it was "
+                "being checked; it must return its result instead") from None
     return call
 
 
@@ -285,9 +289,13 @@ def check_implementation(impl, kind: str | None = None, *, examples: int = 10, s
     >>> report.passed
     True
     """
-    kind = kind or _infer_kind(impl)
-    if kind not in KINDS:
-        raise InvalidArgumentError(f"`kind` must be one of {list(KINDS)}; got {kind!r}")
+    if kind is None:
+        kind = _infer_kind(impl)
+        if kind is None:
+            raise InvalidArgumentError(
+                f"`kind` must be given (one of {list(KINDS)}): it cannot be inferred from a "
+                f"{type(impl).__name__}")
+    check.choice("kind", kind, KINDS)
     examples = check.positive_int("examples", examples)
     ad = _adapter(impl)
     cell_name, gates, variants = KINDS[kind]
