@@ -140,3 +140,67 @@ def test_same_seed_same_bytes_through_worker_processes(quick_report, tmp_path):
     assert again.ok
     for p in sorted((again.out / "data").iterdir()) + sorted((again.out / "figures").iterdir()):
         assert p.read_bytes() == (quick_report.out / p.parent.name / p.name).read_bytes(), p.name
+
+
+def _numeric_columns(data: dict) -> dict:
+    out = {}
+    for name, values in data.items():
+        arr = np.asarray(values)
+        if arr.dtype.kind in "fiu":
+            out[name] = arr.astype(np.float64).ravel()
+    return out
+
+
+def _holds_run(column: np.ndarray, values: np.ndarray) -> bool:
+    """Whether `values` stand in `column` as a contiguous run (exactly, as floats)."""
+    n = len(values)
+    if n > len(column):
+        return False
+    starts = np.flatnonzero(column[: len(column) - n + 1] == values[0])
+    return any(np.array_equal(column[s:s + n], values) for s in starts)
+
+
+def test_quick_report_figures_plot_what_their_data_files_hold(quick_report):
+    """Every curve a figure draws (lines of 3 points or more) stands, point for point, in a
+    column of that figure's data: a data file cannot hold another quantity than the one
+    plotted (say the 10 % quantile under the name q90)."""
+    checked = 0
+    for section in quick_report.sections:
+        for fig in section.figures:
+            columns = _numeric_columns(fig.data)
+            for ax in fig.figure.get_axes():
+                for line in ax.get_lines():
+                    y = np.asarray(line.get_ydata(), dtype=np.float64)
+                    y = y[np.isfinite(y)]
+                    if y.size < 3 or np.all(y == y[0]):
+                        continue  # reference lines (a level, a bound drawn as two points)
+                    found = any(_holds_run(col, y) for col in columns.values())
+                    assert found, (f"{section.key}/{fig.name}: the curve {line.get_label()!r} "
+                                   "is not in the figure's data")
+                    checked += 1
+    assert checked >= 20
+
+
+def test_quick_report_data_rows_keep_their_order_relations(quick_report):
+    """Per row: q10 <= median <= q90 (for every quantity with those columns), and measured
+    lag norms of a tanh RNN under the Pascanu bound."""
+    checked = 0
+    for section in quick_report.sections:
+        tables = [f.data for f in section.figures]
+        for data in tables:
+            cols = _numeric_columns(data)
+            for name in cols:
+                if not name.endswith("median"):
+                    continue
+                stem = name[: -len("median")]
+                lo, hi = cols.get(stem + "q10"), cols.get(stem + "q90")
+                if lo is None or hi is None:
+                    continue
+                med = cols[name]
+                assert np.all(lo <= med + 1e-12) and np.all(med <= hi + 1e-12), (section.key, name)
+                checked += 1
+            if {"measured_median", "measured_max", "pascanu_bound"} <= set(cols):
+                assert np.all(cols["measured_median"] <= cols["measured_max"] + 1e-12)
+                assert np.all(cols["measured_max"] <= cols["pascanu_bound"] + 1e-9)
+                checked += 1
+    assert checked >= 3

@@ -355,3 +355,28 @@ def test_non_finite_jacobian_is_reported_with_its_step():
     assert info.value.step == 4
     with pytest.raises(NonFiniteError, match="step 0 in `h`"):
         gradflow.state_jacobians(cell, x)
+
+
+@pytest.mark.parametrize("dtype, scale", [(np.float64, 1e-40), (np.float64, 1e40),
+                                          (np.float32, 1e-35), (np.float32, 1e35)])
+@pytest.mark.parametrize("norm", ["spectral", "frobenius"])
+def test_extreme_factors_per_step(dtype, scale, norm):
+    """rnn-linear with W_hh = a Q (Q orthogonal): d h_T / d h_{T-k} = a**k Q**k, whose
+    norm is |a|**k (times sqrt(H) for Frobenius), exactly, even when a single step scales
+    the product by far more than 2**100 (1e40 ~ 2**133; float32: 1e35 ~ 2**116)."""
+    T, Hh = 5, 3
+    cell = gradflow.Cell("rnn-linear", 1, Hh, dtype=dtype, seed=0)
+    q, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((Hh, Hh)))
+    cell.params["weight_hh"][:] = (q * scale).astype(dtype)
+    cell.params["bias_hh"][:] = 0
+    cell.params["bias_ih"][:] = 0
+    a = float(dtype(scale))
+    x = np.zeros((T, 1, 1), dtype=dtype)
+    flow = gradflow.gradient_flow(cell, x, norm=norm)
+    extra = 0.0 if norm == "spectral" else 0.5 * math.log10(Hh)
+    k = np.arange(T + 1)
+    exact = k * math.log10(a) + extra
+    np.testing.assert_allclose(flow.log10_h[:, 0], exact, atol=1e-4 if dtype == np.float32 else 1e-10)
+    sv = gradflow.jacobian_singular_values(cell, x, list(range(T + 1)))
+    np.testing.assert_allclose(sv.log10[:, 0], np.repeat((k * math.log10(a))[:, None], Hh, axis=1),
+                               atol=1e-4 if dtype == np.float32 else 1e-10)

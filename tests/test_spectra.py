@@ -239,3 +239,22 @@ def test_spectra_bad_arguments():
         gradflow.jacobian_singular_values(cell, x, [1], block=("h", "z"))
     with pytest.raises(InvalidArgumentError, match="vanilla RNNs"):
         gradflow.pascanu_bound(cell)
+
+
+@pytest.mark.parametrize("dtype, b", [(np.float64, -92.1), (np.float32, -80.0)])
+def test_path_totals_with_extreme_forget_gates(dtype, b):
+    """W_hh = 0 and forget-gate bias b: every step multiplies d c / d c by sigma(b) exactly,
+    about 1e-40 (float64) or 2e-35 (float32) per step, more than 2**-100, so the path
+    product and the total at lag k are sigma(b)**k (log10: k log10 sigma(b), the logistic's
+    log computed here by log1p)."""
+    cell = gradflow.Cell("lstm", 1, 2, dtype=dtype, seed=0, forget_bias=b)
+    cell.params["weight_hh"][:] = 0
+    cell.params["weight_ih"][:] = 0
+    T = 6
+    pd = gradflow.path_decomposition(cell, np.zeros((T, 1, 1), dtype=dtype))
+    log10_f = (b - math.log1p(math.exp(b))) / math.log(10)  # log10 sigma(b) = b - log(1 + e^b)
+    want = np.arange(T + 1) * log10_f
+    tol = 1e-4 if dtype == np.float32 else 1e-9
+    np.testing.assert_allclose(pd.log10_path[:, 0], want, atol=tol)
+    np.testing.assert_allclose(pd.log10_total[:, 0], want, atol=tol)
+    np.testing.assert_allclose(pd.log10_share[:, 0], 0.0, atol=tol)

@@ -294,3 +294,38 @@ def test_cli_trains_and_writes_json(tmp_path, capsys):
     assert data["sequences"] == 640 and len(data["history"]["loss"]) == 20
     rc = main(["train", "adding", "--length", "3", "--quiet"])
     assert rc == 2 and "length" in capsys.readouterr().err
+
+
+class _Recorder:
+    """An optimizer that records the gradients it is given and changes nothing."""
+
+    def __init__(self):
+        self.grads = []
+
+    def step(self, params, grads):
+        self.grads.append({k: np.array(v, copy=True) for k, v in grads.items()})
+
+
+def test_one_clipped_update_by_hand():
+    """train(clip=c) hands the optimizer g * min(1, c / ||g||), ||g|| the global norm of the
+    raw gradients (computed here), and clip=None hands it g unchanged."""
+    task = tasks.get("adding", length=20)
+
+    def first_update(clip):
+        cell = gradflow.Cell("lstm", task.input_size, 4, seed=0)
+        rec = _Recorder()
+        train.train(cell, task, batch_size=8, max_sequences=8, optimizer=rec, clip=clip,
+                    probes=0, test_size=0, verbose=False)
+        assert len(rec.grads) == 1
+        return rec.grads[0]
+
+    raw = first_update(None)
+    norm = math.sqrt(sum(float(np.sum(g * g)) for g in raw.values()))
+    assert norm > 0
+    for factor in (0.3, 0.9):
+        got = first_update(factor * norm)
+        for key, g in raw.items():
+            np.testing.assert_allclose(got[key], g * factor, rtol=1e-12, atol=0, err_msg=key)
+    got = first_update(10.0 * norm)
+    for key, g in raw.items():
+        np.testing.assert_array_equal(got[key], g)
