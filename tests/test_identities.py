@@ -1,4 +1,4 @@
-"""Every identity of REFERENCES.md, on hypothesis-drawn cells, inputs and states.
+"""Every identity of docs/references.md, on hypothesis-drawn cells, inputs and states.
 
 Each test's docstring states the identity and the conditions under which it holds.  The
 analytic side is gradflow's: one-step Jacobians from the backward pass (one
