@@ -1,7 +1,7 @@
 """Write generated kernel modules to the cache folder and import them from there.
 
 A module's file name carries a hash of the spec and of the code generator's own source
-(:func:`gradflow.codegen.module.source_key`), so a changed cell or a new gradflow gets a
+(:func:`gradflow.codegen.key.source_key`), so a changed cell or a new gradflow gets a
 new file and an unchanged one is found again by every later process, which then loads
 Numba's compiled code from its ``__pycache__`` instead of recompiling (``njit(cache=True)``
 needs a real file).  Which folders are used and which files are trusted is decided by
@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..config import LLVM_OPTIONS
 from . import cache
+from .key import source_key
 
 __all__ = ["load", "module_path"]
 
@@ -48,8 +49,6 @@ def _stem(spec, key: str) -> str:
 def module_path(spec, dtype="float64") -> Path | None:
     """Where `spec`'s generated module for `dtype` is written (it may not exist yet); None
     when no folder can be written."""
-    from .module import source_key
-
     folder = cache.cache_folder().path
     return None if folder is None else folder / f"{_stem(spec, source_key(spec, dtype))}.py"
 
@@ -114,9 +113,7 @@ def _execute(name: str, body: str, path: Path | None, folders: cache.CacheFolder
 def load(spec, dtype="float64") -> types.ModuleType:
     """The compiled kernel module of `spec` for arrays of `dtype` (float64 or float32),
     generated and written on first use.  Each dtype has its own module: the float32 one
-    computes in float32 throughout (see :data:`gradflow.codegen.module.PRELUDE_F32`)."""
-    from .module import source_key
-
+    computes in float32 throughout (see ``codegen/templates/prelude_float32.py``)."""
     key = source_key(spec, dtype)
     module = _LOADED.get(key)
     if module is not None:
@@ -129,7 +126,8 @@ def load(spec, dtype="float64") -> types.ModuleType:
         stem = _stem(spec, key)
         path, body = _find(stem, folders)
         if body is None:
-            from .module import generate_source
+            # SymPy and the generator load only here: cached kernels never import them
+            from .source import generate_source
 
             body = generate_source(spec, dtype)
             path = _write(stem, body, folders)

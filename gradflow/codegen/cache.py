@@ -35,7 +35,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import CACHE_ENV
+from ..config import CACHE_ENV, JIT_OPTIONS
 from ..errors import CacheWarning
 
 __all__ = ["CacheFolder", "cache_folder", "cache_dir", "read_module", "write_module",
@@ -459,11 +459,10 @@ def guard_dispatchers(module, *, trusted: bool = True) -> None:
 
 def in_memory_source(body: str) -> str:
     """The module `body` with Numba's disk cache turned off (nowhere to keep it)."""
-    from ..config import JIT_OPTIONS
+    from .key import jit_line
 
-    options = {**JIT_OPTIONS, "cache": False}
-    line = f"JIT = {JIT_OPTIONS!r}"
+    line = jit_line()
     if line not in body:  # pragma: no cover - the generator always writes it
         raise RuntimeError("generated module without its JIT line")
-    return body.replace(line, f"JIT = {options!r}", 1)
+    return body.replace(line, jit_line({**JIT_OPTIONS, "cache": False}), 1)
 

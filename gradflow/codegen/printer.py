@@ -4,7 +4,8 @@ The printer knows a fixed set of nodes (numbers, symbols, ``+ * **``, ``sigmoid`
 ``tanh``, ``exp``, ``log``, ``relu``, ``step``, ``Abs``, ``Max``, ``Min``).  Anything else
 fails here, when the source is generated, with the cell's name and the offending node,
 instead of later inside Numba's compiler.  ``sigmoid`` and ``log(sigmoid(.))`` are printed
-as calls to numerically stable helpers (:data:`PRELUDE`), and so is ``log(1 - tanh(.)**2)``.
+as calls to numerically stable helpers (the preludes in ``codegen/templates/``), and so is
+``log(1 - tanh(.)**2)``.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from sympy.printing.pycode import PythonCodePrinter
 
 from ..errors import CodegenError
 from ..symbolic.functions import relu, sigmoid, step
-from .module import PRELUDE  # noqa: F401  (the helpers the printed code calls)
 
-__all__ = ["KernelPrinter", "PRELUDE", "check_supported"]
+__all__ = ["KernelPrinter", "check_supported"]
 
 _FUNCS = {sigmoid, relu, step, sympy.tanh, sympy.exp, sympy.log, sympy.Abs, sympy.Max, sympy.Min}
 _NODES = (sympy.Add, sympy.Mul, sympy.Pow, sympy.Symbol, sympy.Number)

@@ -6,7 +6,7 @@
 #   rho_partials_units(ax, ah1, sp, prm, rax, rah, rsp)    (two-stage cells)
 #   logdirect_units(ax, ah1, ah2, sp, prm, out)
 # The Jacobians themselves are assembled from these partials and the weights by
-# gradflow._flow_kernels, which is generic over cells.  Shapes (n steps from t0, S state
+# gradflow.flow._kernels, which is generic over cells.  Shapes (n steps from t0, S state
 # components, G gates, B batch rows, H units):
 #   jax, jah (n, S, G, B, H)   d s_t[a] / d ax[g], d s_t[a] / d ah[g]
 #   jsp (n, S, S, B, H)        d s_t[a] / d s_{t-1}[c] through the unit map only
