@@ -4,12 +4,11 @@ the one-step Jacobians of a trace produced chunk by chunk, forward or backward i
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from . import _validate as check
-from .errors import InvalidArgumentError
+from .. import _validate as check
+from ..cell import as_cell
+from . import _kernels as fk
 
 #: bytes of assembled Jacobians held at once
 CHUNK_BYTES = 4 * 2 ** 20
@@ -17,52 +16,14 @@ CHUNK_BYTES = 4 * 2 ** 20
 NORMS = ("spectral", "frobenius")
 
 
-def check_cell(cell):
-    from .cell import Cell
-
-    if not isinstance(cell, Cell):
-        raise InvalidArgumentError(
-            f"`cell` must be a gradflow.Cell; got {type(cell).__name__}. "
-            "Build one with gradflow.Cell(name, input_size, hidden_size)"
-        )
-    return cell
-
-
-def check_norm(norm: str) -> bool:
+def spectral(norm: str) -> bool:
     """True for the spectral norm, False for Frobenius."""
     return check.choice("norm", norm, NORMS) == "spectral"
 
 
 def run(cell, x, state0):
     """Validate and run the forward pass: the Trace."""
-    check_cell(cell)
-    return cell.forward(x, state0)
-
-
-def check_lags(lags, T: int, name: str = "lags") -> np.ndarray:
-    """`lags` as sorted unique int64 in [0, T]; None means every lag 0..T."""
-    if lags is None:
-        return np.arange(T + 1, dtype=np.int64)
-    if isinstance(lags, numbers.Integral) and not isinstance(lags, bool):
-        lags = [lags]
-    arr = np.asarray(lags)
-    if arr.ndim != 1 or arr.size == 0:
-        raise InvalidArgumentError(
-            f"`{name}` must be a non-empty 1-D sequence of integers; got shape {arr.shape}"
-        )
-    if arr.dtype.kind not in "iu":
-        if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
-            arr = arr.astype(np.int64)
-        else:
-            raise InvalidArgumentError(
-                f"`{name}` must hold integers; got dtype {arr.dtype}"
-            )
-    if arr.min() < 0 or arr.max() > T:
-        raise InvalidArgumentError(
-            f"`{name}` must lie in [0, T] = [0, {T}] for a sequence of T = {T} steps; "
-            f"got values from {arr.min()} to {arr.max()}"
-        )
-    return np.unique(arr.astype(np.int64))
+    return as_cell(cell).forward(x, state0)
 
 
 def slots(lags: np.ndarray, T: int) -> np.ndarray:
@@ -83,9 +44,6 @@ class Steps:
     """
 
     def __init__(self, trace):
-        from . import _flow_kernels as fk
-
-        self.fk = fk
         self.trace = trace
         cell = trace.cell
         spec = cell.spec
@@ -127,7 +85,7 @@ class Steps:
             return
         n = min(self.chunk, stop - start)
         buf = self._buffers(n)
-        tr, k, fk = self.trace.kernel_arrays(), self.kernels, self.fk
+        tr, k = self.trace.kernel_arrays(), self.kernels
         starts = list(range(start, stop, n))
         if backward:
             starts.reverse()
@@ -154,7 +112,6 @@ class Steps:
         two are (T, B) float64 when `dh` is given (a loss-gradient backward pass run in
         the same sweep), else None.
         """
-        fk = self.fk
         T, B, H, S, Sd = self.T, self.B, self.H, self.S, self.Sd
         SH, R = S * H, len(rows)
         dt = self.dtype

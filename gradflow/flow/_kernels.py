@@ -26,8 +26,8 @@ import sys
 import numpy as np
 from numba import njit
 
-from .codegen.cache import guard_dispatchers
-from .config import JIT_OPTIONS
+from ..codegen.cache import guard_dispatchers
+from ..config import JIT_OPTIONS
 
 #: exponent of a row that is exactly zero
 ZERO_EXP = -(2 ** 62)
@@ -299,15 +299,6 @@ def scaled_block(V, E, r0, r1, c0, c1, A):
 
 
 @njit(**JIT_OPTIONS)
-def frobenius_sq(A):
-    s = 0.0
-    for i in range(A.shape[0]):
-        for j in range(A.shape[1]):
-            s += A[i, j] * A[i, j]
-    return s
-
-
-@njit(**JIT_OPTIONS)
 def _power(A, u):
     """Power iteration on A A^T from the unit vector u (updated in place).
 
@@ -421,10 +412,7 @@ def log10_norm(V, E, blk, spectral, A, u):
     emax = scaled_block(V, E, r0, r1, c0, c1, Ab)
     if emax == ZERO_EXP:
         return -math.inf
-    if spectral:
-        sq = top_singular_sq(Ab, u[:r1 - r0])
-    else:
-        sq = frobenius_sq(Ab)
+    sq = top_singular_sq(Ab, u[:r1 - r0])
     if sq == 0.0:
         return -math.inf
     return 0.5 * math.log10(sq) + emax * LOG10_2

@@ -14,8 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _flow_steps as steps
-from .errors import InvalidArgumentError
+from .. import _validate as check
+from ..cell import Cell, Trace, as_cell
+from ..errors import InvalidArgumentError
+from . import _steps as steps
+from .lagmap import GradientFlow
 
 __all__ = ["PathDecomposition", "path_decomposition", "memory_horizon"]
 
@@ -142,12 +145,12 @@ def path_decomposition(cell, x, state0=None, *, component: str | None = None, la
     >>> pd.component, pd.log10_path_units.shape, pd.log10_share.shape
     ('c', (31, 1, 4), (31, 1))
     """
-    spectral = steps.check_norm(norm)
-    steps.check_cell(cell)
+    spectral = steps.spectral(norm)
+    as_cell(cell)
     comp = _path_component(cell.spec, component)
     trace = steps.run(cell, x, state0)
     T, H = trace.length, cell.hidden_size
-    lags = steps.check_lags(lags, T)
+    lags = check.lags(lags, T)
     a = cell.spec.state.index(comp)
     logs = _log_path(trace, a)[lags]
     log10_units = logs / _LN10
@@ -199,9 +202,6 @@ def memory_horizon(source, x=None, *, threshold: float = 1e-3, lags=None, state0
     >>> gradflow.memory_horizon(np.array([0.0, -1.0, -2.5, -4.0]), threshold=1e-2)
     2.0
     """
-    from .cell import Cell, Trace
-    from .flow import GradientFlow
-
     thr = float(threshold) if isinstance(threshold, (int, float, np.floating, np.integer)) else None
     if thr is None or not np.isfinite(thr) or thr <= 0:
         raise InvalidArgumentError(f"`threshold` must be a finite number > 0; got {threshold!r}")
@@ -218,7 +218,7 @@ def memory_horizon(source, x=None, *, threshold: float = 1e-3, lags=None, state0
             trace = source
         comp = _path_component(trace.cell.spec, None)
         logs = _log_path(trace, trace.cell.spec.state.index(comp))
-        curve = _diag_norm(logs, steps.check_norm(norm))
+        curve = _diag_norm(logs, steps.spectral(norm))
         lag_arr = np.arange(trace.length + 1)
     else:
         try:

@@ -1,15 +1,9 @@
-"""Gradient flow through time: one-step Jacobians, lag maps and loss gradients.
+"""Lag maps: the one-step state Jacobians of a sequence, the norms of their products at
+every lag, and the norms of a loss gradient at every step.
 
-Every Jacobian here is assembled from the partial derivatives SymPy derived from the
-cell's equations (the generated ``partials_units``) and the cell's weights; nothing is
-differentiated by hand.  Long products are renormalised after every step by exact powers
-of two, so a norm of 1e-4000 is reported as log10 = -4000 in float32 as in float64.
-
->>> import numpy as np, gradflow
->>> cell = gradflow.Cell("lstm", input_size=2, hidden_size=8, seed=0)
->>> flow = gradflow.gradient_flow(cell, np.zeros((50, 1, 2)))
->>> flow.log10_h.shape          # lags 0 .. 50, one batch row
-(51, 1)
+The Jacobians are assembled from the generated ``partials_units`` and the cell's weights;
+products are renormalised after every step by exact powers of two (see
+:mod:`gradflow.flow._kernels`).
 """
 
 from __future__ import annotations
@@ -18,13 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _flow_steps as steps
-from . import _validate as check
-from ._flow_path import PathDecomposition, memory_horizon, path_decomposition
-from .errors import InvalidArgumentError
+from .. import _validate as check
+from ..errors import InvalidArgumentError
+from . import _steps as steps
 
-__all__ = ["StateJacobians", "GradientFlow", "state_jacobians", "gradient_flow",
-           "path_decomposition", "memory_horizon", "PathDecomposition"]
+__all__ = ["StateJacobians", "GradientFlow", "state_jacobians", "gradient_flow"]
 
 
 @dataclass(eq=False)
@@ -219,11 +211,11 @@ def gradient_flow(cell, x, state0=None, *, dh=None, lags=None, norm: str = "spec
     -------
     GradientFlow
     """
-    spectral = steps.check_norm(norm)
+    spectral = steps.spectral(norm)
     trace = steps.run(cell, x, state0)
     st = steps.Steps(trace)
     T, B, H, S = st.T, st.B, st.H, st.S
-    lags = steps.check_lags(lags, T)
+    lags = check.lags(lags, T)
     if dh is not None:
         dh = check.array("dh", dh, dtype=cell.dtype, shape=(T, B, H),
                          hint="dh must be (T, B, H), like the trace's h")
