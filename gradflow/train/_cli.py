@@ -36,7 +36,7 @@ def add_arguments(parser) -> None:
 def _check_writable(flag: str, path: str) -> None:
     import os
 
-    from .errors import InvalidArgumentError
+    from ..errors import InvalidArgumentError
 
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
@@ -48,10 +48,9 @@ def _check_writable(flag: str, path: str) -> None:
 
 
 def run(args) -> int:
-    from .cell import Cell
+    from ..cell import Cell
+    from .loop import initial_biases, train
     from .tasks import get
-    from .train import train
-    from .train import initial_biases
 
     if args.json:  # refuse a file that cannot be written before training, not after
         _check_writable("--json", args.json)

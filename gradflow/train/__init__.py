@@ -19,21 +19,22 @@ norm ``‖∂L/∂h_{T-lag}‖`` against the lag.
 
 from __future__ import annotations
 
-from ._train_loop import Model as Model
-from ._train_loop import TrainResult as TrainResult
-from ._train_loop import evaluate as evaluate
-from ._train_loop import initial_biases as initial_biases
-from ._train_loop import train as train
-from ._train_parts import SGD as SGD
-from ._train_parts import Adam as Adam
-from ._train_parts import Readout as Readout
-from ._train_parts import clip_by_global_norm as clip_by_global_norm
-from ._train_parts import global_norm as global_norm
-from ._train_parts import loss_fn as loss_fn
-from ._train_parts import mse_loss as mse_loss
-from ._train_parts import xent_loss as xent_loss
-from ._train_probe import lag_curve as lag_curve
-from ._train_probe import state_gradient_log10_norms as state_gradient_log10_norms
+from . import tasks as tasks
+from .loop import Model as Model
+from .loop import TrainResult as TrainResult
+from .loop import evaluate as evaluate
+from .loop import initial_biases as initial_biases
+from .loop import train as train
+from .losses import Readout as Readout
+from .losses import loss_fn as loss_fn
+from .losses import mse_loss as mse_loss
+from .losses import xent_loss as xent_loss
+from .optim import SGD as SGD
+from .optim import Adam as Adam
+from .optim import clip_by_global_norm as clip_by_global_norm
+from .optim import global_norm as global_norm
+from .probe import lag_curve as lag_curve
+from .probe import state_gradient_log10_norms as state_gradient_log10_norms
 
 __all__ = ["Model", "TrainResult", "train", "evaluate", "initial_biases", "SGD", "Adam", "Readout",
            "clip_by_global_norm", "global_norm", "loss_fn", "mse_loss", "xent_loss",

@@ -12,11 +12,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import _validate as check
-from ._train_parts import Readout, clip_by_global_norm, loss_fn, make_optimizer
-from ._train_probe import lag_curve, state_gradient_log10_norms
-from .errors import InvalidArgumentError, NonFiniteError
-from .tasks import Task, get as get_task
+from .. import _validate as check
+from ..cell import as_cell
+from ..errors import InvalidArgumentError, NonFiniteError
+from .losses import Readout, loss_fn
+from .optim import clip_by_global_norm, make_optimizer
+from .probe import lag_curve, state_gradient_log10_norms
+from .tasks import Task
+from .tasks import get as get_task
 
 __all__ = ["Model", "TrainResult", "train", "evaluate", "initial_biases"]
 
@@ -169,10 +172,7 @@ def train(cell, task, *, batch_size: int = 32, max_sequences: int = 100_000,
     -------
     TrainResult
     """
-    from .cell import Cell
-
-    if not isinstance(cell, Cell):
-        raise InvalidArgumentError(f"`cell` must be a gradflow.Cell; got {type(cell).__name__}")
+    as_cell(cell)
     task = get_task(task) if isinstance(task, str) else task
     if not isinstance(task, Task):
         raise InvalidArgumentError(f"`task` must be a Task or a task name; got {type(task).__name__}")

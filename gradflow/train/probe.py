@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cell import Trace
+from ..cell import Trace
 
 __all__ = ["state_gradient_log10_norms", "lag_curve"]
 
