@@ -1,5 +1,3 @@
 """The studies of the report: one module per study, each with ``TITLE`` and
-``run(config) -> gradflow.report.Section``.  ``gradflow report`` runs them."""
-
-#: marks this folder as gradflow's studies, for ``gradflow report``'s discovery
-GRADFLOW_STUDIES = True
+``run(config) -> gradflow.report.Section``.  Installed as ``gradflow.studies``;
+``gradflow report`` runs them (see :mod:`gradflow.report.studies`)."""

@@ -28,7 +28,7 @@ def measure(radius: float, seed: int, T: int, H: int, D: int, B: int, input_scal
     from threadpoolctl import threadpool_limits
 
     import gradflow
-    from gradflow.spectra import pascanu_bound
+    from gradflow.flow import pascanu_bound
 
     with threadpool_limits(1):
         cell = gradflow.Cell("rnn", D, H, seed=seed, spectral_radius=radius)
@@ -156,7 +156,7 @@ def run(config: StudyConfig) -> Section:
         "$W_{hh}$ to spectral radii $\\rho$ from "
         f"{radii[0]:g} to {radii[-1]:g} (`Cell(..., spectral_radius=ρ)`), feed inputs of scale "
         f"{s['input_scale']:g} and compare the measured norms with the bound from "
-        "`gradflow.spectra.pascanu_bound`.\n\n"
+        "`gradflow.pascanu_bound`.\n\n"
         f"The bound holds in every run: the smallest margin is {fmt(worst, 3)} decades. It is "
         "*sufficient* for vanishing ($\\gamma\\|W\\| < 1$ forces decay) but growth of the bound "
         "is only *necessary* for exploding: at $\\rho$ = "

@@ -39,7 +39,8 @@ def _one(task_name: str, T: int, cell_name: str, budget: int, test: int, probes:
     from threadpoolctl import threadpool_limits
 
     import gradflow
-    from gradflow import tasks, train
+    from gradflow import train
+    from gradflow.train import tasks
 
     task = tasks.get(task_name, length=T)
     b = BIASES[cell_name]

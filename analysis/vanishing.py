@@ -81,15 +81,12 @@ def run(config: StudyConfig) -> Section:
         data=data,
     )
     table = Table(
-        name="decay", caption="Median log10 gradient norm at lags 10, 100 and T, the decay "
-        "rate (decades per step, fitted over the second half of the lags) and the e-fold... "
-        "the number of steps per decade (−1/slope).",
+        name="decay", caption="Median log10 gradient norm at lags 10, 100 and T; the decay rate "
+        "fitted over the second half of the lags (decades per step) and its inverse, the "
+        "number of steps for the gradient to shrink tenfold.",
         columns=["cell", "log10 norm, k = 10", "k = 100", f"k = {s['T']}",
                  "slope (decades/step)", "steps per decade"],
         rows=rows)
-    table.caption = ("Median log10 gradient norm at lags 10, 100 and T; the decay rate "
-                     "fitted over the second half of the lags (decades per step) and its "
-                     "inverse, the number of steps for the gradient to shrink tenfold.")
     text = (
         "The gradient that reaches step $T-k$ from a loss at step $T$ is multiplied by the "
         "product of one-step Jacobians $\\partial h_T/\\partial h_{T-k} = "

@@ -12,8 +12,8 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from analysis import _common, claims, derivations, forget_bias  # noqa: E402
-from gradflow.report.runner import analysis_dir, available_studies, run_report  # noqa: E402
+from gradflow.report.runner import available_studies, run_report  # noqa: E402
+from gradflow.studies import _common, claims, derivations, forget_bias  # noqa: E402
 
 from .conftest import assert_close  # noqa: E402
 
@@ -69,7 +69,7 @@ def test_zero_recurrence_path_equals_total_against_a_numpy_loop():
     import gradflow
 
     lags = np.array([0, 1, 5, 20])
-    r = __import__("analysis.cell_state", fromlist=["decompose"]).decompose(
+    r = __import__("gradflow.studies.cell_state", fromlist=["decompose"]).decompose(
         "z", "lstm", None, True, seed=3, T=20, H=6, D=3, B=2, lags=lags)
     assert np.max(np.abs(r["share"])) < 1e-12
     cell = gradflow.Cell("lstm", 3, 6, seed=3)
@@ -90,7 +90,7 @@ def test_quick_report_runs_every_study_without_breaking_a_rule(quick_report):
     assert quick_report.failed == {}
     assert quick_report.problems == []
     keys = [s.key for s in quick_report.sections]
-    assert keys == available_studies(analysis_dir())
+    assert keys == available_studies()
     for key in ("derivations", "vanishing", "cell_state", "forget_bias", "exploding", "spectra",
                 "variants", "claims"):
         assert key in keys

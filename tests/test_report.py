@@ -164,7 +164,7 @@ def test_runner_survives_missing_and_failing_studies(studies, tmp_path):
     out = tmp_path / "out"
     result = run_report(out, folder=studies, progress=False)
     assert list(result.failed) == ["bad"] and "boom" in result.failed["bad"]
-    assert "derivations" in result.skipped  # absent from this folder: skipped, not fatal
+    assert result.skipped == []  # a folder's report is about its own studies only
     assert result.problems == []
     md = (out / "index.md").read_text()
     assert "A good study" in md and "This study failed to run" in md
@@ -205,12 +205,12 @@ def test_html_is_self_contained(studies, tmp_path):
 def test_cli_returns_nonzero_when_a_study_fails(studies, tmp_path, monkeypatch, capsys):
     from gradflow.cli import main
 
-    monkeypatch.setenv("GRADFLOW_ANALYSIS_DIR", str(studies))
-    code = main(["report", "--out", str(tmp_path / "cli"), "--no-progress", "--jobs", "1"])
+    code = main(["report", "--out", str(tmp_path / "cli"), "--no-progress", "--jobs", "1",
+                 "--studies", str(studies)])
     assert code == 1
     assert "study 'bad' failed" in capsys.readouterr().err
     code = main(["report", "--out", str(tmp_path / "cli2"), "--only", "good", "--format", "md",
-                 "--no-progress"])
+                 "--no-progress", "--studies", str(studies)])
     assert code == 0
     assert (tmp_path / "cli2" / "index.md").exists() and not (tmp_path / "cli2" / "index.html").exists()
 
@@ -221,20 +221,59 @@ def test_check_section_rejects_names_whose_data_files_collide():
     assert any("share this name" in p for p in check_section(section))
 
 
-def test_discovery_ignores_unrelated_analysis_folders(tmp_path, monkeypatch):
-    from gradflow.report import runner
+def test_studies_come_from_the_package_entry_points_or_a_folder(studies, tmp_path, monkeypatch):
+    from gradflow.report import studies as discovery
 
-    monkeypatch.delenv("GRADFLOW_ANALYSIS_DIR", raising=False)
-    found = runner.analysis_dir()
-    assert (found / "__init__.py").read_text().count("GRADFLOW_STUDIES") == 1
-    other = tmp_path / "analysis"
-    other.mkdir()
-    (other / "__init__.py").write_text("")
-    assert not runner._is_studies(other)
+    # gradflow's own: the installed package, not whatever 'analysis' folder is around
+    stray = tmp_path / "analysis"
+    stray.mkdir()
+    (stray / "stray.py").write_text("raise SystemExit('a stray analysis folder was imported')")
+    monkeypatch.chdir(tmp_path)
+    own = discovery.collect()
+    assert own[0].package == "gradflow.studies" and "stray" not in own[0].keys
+    assert own[0].keys[:3] == ["derivations", "vanishing", "cell_state"]
+    # another package's studies, declared in the entry-point group
+    site = tmp_path / "site"
+    (site / "other_studies").mkdir(parents=True)
+    (site / "other_studies" / "__init__.py").write_text("")
+    (site / "other_studies" / "extra.py").write_text(_GOOD.replace('key="good"', 'key="extra"'))
+    info = site / "other_studies-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: other-studies\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[gradflow.studies]\nother = other_studies\n")
+    monkeypatch.syspath_prepend(str(site))
+    keys = [k for source in discovery.collect() for k in source.keys]
+    assert "extra" in keys and keys.index("extra") > keys.index("claims")
+    (site / "other_studies" / "vanishing.py").write_text(_GOOD)
+    with pytest.raises(InvalidArgumentError, match="'vanishing' is offered by"):
+        discovery.collect()
+    # a folder of one's own: only its studies
+    assert [s.keys for s in discovery.collect(studies)] == [["bad", "good"]]
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(InvalidArgumentError, match="no study modules"):
         run_report(tmp_path / "o", folder=empty, progress=False)
+    with pytest.raises(InvalidArgumentError, match="not a folder"):
+        run_report(tmp_path / "o", folder=tmp_path / "missing", progress=False)
+    assert "gradflow_user_studies" not in " ".join(p for p in sys.path)
+
+
+def test_a_folder_of_studies_runs_on_worker_processes(tmp_path):
+    """A user's folder is not importable by name in joblib's workers: its functions are
+    sent by value, and its helper module (a relative import) goes with them."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "_helpers.py").write_text("def square(v):\n    return v * v\n")
+    (folder / "grid.py").write_text(_GOOD.replace(
+        "    rng = np.random.default_rng(config.seed)\n",
+        "    from gradflow._processes import parallel\n"
+        "    from joblib import delayed\n"
+        "    from ._helpers import square\n"
+        "    got = parallel(2)(delayed(square)(v) for v in range(4))\n"
+        "    assert got == [0, 1, 4, 9], got\n"
+        "    rng = np.random.default_rng(config.seed)\n").replace('key="good"', 'key="grid"'))
+    result = run_report(tmp_path / "out", folder=folder, n_jobs=2, progress=False)
+    assert result.ok and [s.key for s in result.sections] == ["grid"]
 
 
 # ---------------------------------------------------------------- the output folder
@@ -277,10 +316,10 @@ def test_an_unwritable_out_is_refused_before_any_study(studies, tmp_path):
     try:
         proc = run_python(f"""
             import os, sys, time
-            os.environ["GRADFLOW_ANALYSIS_DIR"] = {str(studies)!r}
             from gradflow.cli import main
             t = time.perf_counter()
-            code = main(["report", "--out", {str(parent / "out")!r}, "--no-progress"])
+            code = main(["report", "--out", {str(parent / "out")!r}, "--no-progress",
+                         "--studies", {str(studies)!r}])
             print(code, time.perf_counter() - t)
         """, drop_dac=True, check=False, cwd=tmp_path)
     finally:
@@ -306,7 +345,7 @@ def test_only_into_an_existing_report_replaces_it_whole(studies, tmp_path):
 
 
 def test_a_failure_while_writing_leaves_the_old_report(studies, tmp_path, monkeypatch):
-    from gradflow.report import html
+    from gradflow.report import writer
 
     out = tmp_path / "out"
     run_report(out, folder=studies, only=["good"], progress=False)
@@ -315,7 +354,7 @@ def test_a_failure_while_writing_leaves_the_old_report(studies, tmp_path, monkey
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(html, "to_html", broken)
+    monkeypatch.setattr(writer, "to_html", broken)
     with pytest.raises(OSError, match="disk full"):
         run_report(out, folder=studies, only=["good"], seed=1, progress=False)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before

@@ -12,7 +12,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
                         help=f"output folder (default: {DEFAULT_OUT})")
     parser.add_argument("--only", nargs="+", metavar="STUDY",
-                        help="run only these studies (keys: file names in analysis/)")
+                        help="run only these studies (keys: the studies' module names)")
+    parser.add_argument("--studies", metavar="DIR", default=None,
+                        help="run the studies in this folder of your own (*.py files, each "
+                             "with TITLE and run(config)) instead of gradflow's")
     parser.add_argument("--quick", action="store_true",
                         help="a small version for CI (well under a minute)")
     parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
@@ -32,12 +35,13 @@ def run(args) -> int:
         raise InvalidArgumentError(f"`--jobs` must be >= 1; got {args.jobs}")
     start = time.perf_counter()
     result = run_report(args.out, only=args.only, quick=args.quick, seed=args.seed,
-                        formats=formats, n_jobs=args.jobs, progress=not args.no_progress)
+                        formats=formats, n_jobs=args.jobs, progress=not args.no_progress,
+                        folder=args.studies)
     total = time.perf_counter() - start
     for key, sec in result.seconds.items():
         print(f"  {key:<14} {sec:7.1f} s", file=sys.stderr)
     for key in result.skipped:
-        print(f"  {key:<14} skipped (no analysis/{key}.py)", file=sys.stderr)
+        print(f"  {key:<14} skipped (not in this build)", file=sys.stderr)
     for key, err in result.failed.items():
         print(f"gradflow report: study {key!r} failed: {err}", file=sys.stderr)
     for p in result.problems:

@@ -12,6 +12,7 @@ import base64
 import html
 import re
 
+from .content import REPORT_TITLE, cell_text, intro
 from .mathrender import render_display, render_inline
 from .section import StudyConfig
 
@@ -179,26 +180,18 @@ def markdown_to_html(md: str) -> str:
 
 def _table_html(table, number: int, key: str) -> str:
     head = "".join(f"<th>{_inline(str(c))}</th>" for c in table.columns)
-    rows = "".join("<tr>" + "".join(f"<td>{_inline(_fmt(v))}</td>" for v in row) + "</tr>"
+    rows = "".join("<tr>" + "".join(f"<td>{_inline(cell_text(v))}</td>" for v in row) + "</tr>"
                    for row in table.rows)
     cap = f'<p class="tcap"><strong>Table {number}.</strong> {_inline(table.caption)} ' \
           f'<span class="note">Data: <a href="data/{key}-{table.name}.csv">data/{key}-{table.name}.csv</a></span></p>'
     return f"{cap}<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
-def _fmt(v) -> str:
-    from .writer import _cell
-
-    return _cell(v)
-
-
 def to_html(sections, config: StudyConfig, svgs: dict, skipped=()) -> str:
     """The whole report as one HTML document (no external resources)."""
-    from .writer import REPORT_TITLE, _intro
-
     _STATS.update(rendered=0, simplified=0, source=0)
     body = [f"<h1>{html.escape(REPORT_TITLE)}</h1>",
-            markdown_to_html(_intro(config, sections, skipped)).replace("<ol>", '<ol class="toc">', 1)]
+            markdown_to_html(intro(config, sections, skipped)).replace("<ol>", '<ol class="toc">', 1)]
     fig_no = table_no = 0
     for k, s in enumerate(sections, start=1):
         body.append(f'<section id="{html.escape(s.key)}"><h2>{k}. {_inline(s.title)}</h2>')

@@ -10,7 +10,6 @@ returned as source for the writer to show as code.
 
 from __future__ import annotations
 
-import base64
 import io
 import re
 from dataclasses import dataclass, field
@@ -56,9 +55,6 @@ class Rendered:
     @property
     def ok(self) -> bool:
         return self.svg is not None and not self.failed
-
-    def data_uri(self) -> str:
-        return "data:image/svg+xml;base64," + base64.b64encode(self.svg or b"").decode("ascii")
 
 
 def latex_rows(latex: str) -> list[list[str]]:

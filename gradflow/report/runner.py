@@ -1,15 +1,13 @@
-"""Run the studies of ``analysis/`` and write the report.
+"""Run the studies and write the report.
 
-Each study is a module ``analysis/<key>.py`` with ``TITLE`` and ``run(config) -> Section``.
-Studies run one after another (each may spread its own grid over ``n_jobs`` processes);
-a missing study is skipped and a failing one becomes a section that says so.
+Each study is a module with ``TITLE`` and ``run(config) -> Section`` (see
+:mod:`gradflow.report.studies` for where they come from).  Studies run one after another
+(each may spread its own grid over ``n_jobs`` processes); a study asked for but absent is
+skipped and a failing one becomes a section that says so.
 """
 
 from __future__ import annotations
 
-import importlib
-import json
-import math
 import os
 import sys
 import time
@@ -20,73 +18,21 @@ from pathlib import Path
 from .. import _validate as check
 from .._processes import shutdown_workers
 from ..errors import InvalidArgumentError
-from . import output
+from . import output, studies
 from .section import Section, StudyConfig
+from .studies import STUDY_ORDER
+from .writer import write_report
 
-__all__ = ["STUDY_ORDER", "FORMATS", "analysis_dir", "available_studies", "check_section",
-           "run_report", "ReportResult", "jsonable", "dumps"]
+__all__ = ["STUDY_ORDER", "FORMATS", "available_studies", "check_section", "run_report",
+           "ReportResult"]
 
-#: The studies in reading order; other modules found in ``analysis/`` follow them.
-STUDY_ORDER = ("derivations", "vanishing", "cell_state", "forget_bias", "exploding",
-               "spectra", "variants", "training", "claims")
 FORMATS = ("md", "html")
 
 
-def _is_studies(folder: Path) -> bool:
-    init = folder / "__init__.py"
-    try:
-        return init.is_file() and "GRADFLOW_STUDIES" in init.read_text(encoding="utf-8")
-    except OSError:
-        return False
-
-
-def analysis_dir() -> Path:
-    """The folder of the studies.
-
-    ``$GRADFLOW_ANALYSIS_DIR`` if set; else ``analysis/`` beside the package (a source
-    checkout); else ``./analysis`` in the working directory (an installed package run from
-    the repository).  A folder counts only if its ``__init__.py`` defines
-    ``GRADFLOW_STUDIES``, so an unrelated ``analysis`` folder is never run.
-
-    Raises
-    ------
-    InvalidArgumentError
-        If no folder of studies is found.
-    """
-    env = os.environ.get("GRADFLOW_ANALYSIS_DIR")
-    if env:
-        return Path(env).expanduser().resolve()
-    candidates = [Path(__file__).resolve().parents[2] / "analysis", Path.cwd() / "analysis"]
-    for folder in candidates:
-        if _is_studies(folder):
-            return folder
-    raise InvalidArgumentError(
-        "no studies found: looked for a folder 'analysis' (with GRADFLOW_STUDIES in its "
-        f"__init__.py) at {[str(c) for c in candidates]}; run `gradflow report` from the "
-        "gradflow repository folder, or set GRADFLOW_ANALYSIS_DIR to the studies' folder"
-    )
-
-
-def available_studies(folder: Path | None = None) -> list[str]:
-    """Keys of the study modules present, in reading order."""
-    folder = folder or analysis_dir()
-    if not folder.is_dir():
-        return []
-    present = {p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")}
-    ordered = [k for k in STUDY_ORDER if k in present]
-    return ordered + sorted(present - set(ordered))
-
-
-def _import_study(key: str, folder: Path):
-    """Import ``analysis.<key>`` with the folder's parent on ``sys.path`` (also for workers)."""
-    root = str(folder.parent)
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    # joblib's worker processes import the study module by name: let them find it too
-    paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if root not in paths:
-        os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
-    return importlib.import_module(f"{folder.name}.{key}")
+def available_studies(folder=None) -> list[str]:
+    """Keys of the studies present, in reading order: gradflow's own and those of entry
+    points, or those of `folder`."""
+    return [k for source in studies.collect(folder) for k in source.keys]
 
 
 @dataclass
@@ -196,41 +142,43 @@ def run_report(out, *, only=None, quick: bool = False, seed: int = 0, formats=FO
         Worker processes for each study's grid.
     progress : bool
         Show a progress bar (stderr).
-    folder : Path, optional
-        The studies' folder (default :func:`analysis_dir`).
+    folder : str or Path, optional
+        A folder of your own studies (``*.py`` files, see :mod:`gradflow.report.studies`);
+        default: gradflow's own studies and those offered by installed packages.
 
     Returns
     -------
     ReportResult
     """
-    from .writer import write_report
-
-    folder = analysis_dir() if folder is None else check.path("folder", folder)
+    if folder is not None:
+        folder = check.path("folder", folder)
     formats = check.names("formats", formats, allowed=FORMATS)
     if not formats:
         raise InvalidArgumentError(f"`formats` must be some of {list(FORMATS)}; got none")
     if only is not None:
         only = check.names("only", only)
-    present = available_studies(folder)
-    if not present:
-        raise InvalidArgumentError(f"no study modules (*.py) in {folder}")
+    sources = studies.collect(folder)
+    where = {k: source for source in sources for k in source.keys}
+    present = list(where)
     result = ReportResult(out=check.path("out", out))
+    # gradflow's own studies that a build lacks are skipped (and said), not errors
+    known = present + ([k for k in STUDY_ORDER if k not in present] if folder is None else [])
     if only:
-        unknown = [k for k in only if k not in present and k not in STUDY_ORDER]
+        unknown = [k for k in only if k not in known]
         if unknown:
             raise InvalidArgumentError(
                 f"`only` names unknown studies {unknown}; available: {present}")
         result.skipped = [k for k in only if k not in present]
         keys = [k for k in present if k in only]
     else:
-        result.skipped = [k for k in STUDY_ORDER if k not in present]
+        result.skipped = [k for k in known if k not in present]
         keys = present
     config = StudyConfig(quick=bool(quick), seed=check.positive_int("seed", seed, minimum=0),
                          n_jobs=check.positive_int("n_jobs", n_jobs))
     # the output folder is checked, and a staging folder made beside it, before any study
     staged = output.staging(result.out)
     try:
-        _run_studies(result, keys, folder, config, progress)
+        _run_studies(result, [(k, where[k]) for k in keys], config, progress)
         written = write_report(staged, result.sections, config=config, formats=formats,
                                skipped=result.skipped)
         output.publish(staged, result.out)
@@ -243,19 +191,19 @@ def run_report(out, *, only=None, quick: bool = False, seed: int = 0, formats=FO
     return result
 
 
-def _run_studies(result: ReportResult, keys, folder: Path, config: StudyConfig, progress: bool):
+def _run_studies(result: ReportResult, jobs, config: StudyConfig, progress: bool):
     from tqdm.auto import tqdm
 
     from .style import style
 
-    bar = tqdm(keys, desc="gradflow report", unit="study", disable=not progress,
+    bar = tqdm(jobs, desc="gradflow report", unit="study", disable=not progress,
                file=sys.stderr, dynamic_ncols=True)
-    for key in bar:
+    for key, source in bar:
         bar.set_description(f"gradflow report: {key}")
         start = time.perf_counter()
         title = key
         try:
-            module = _import_study(key, folder)
+            module = source.load(key)
             title = getattr(module, "TITLE", key)
             with style():
                 section = module.run(config)
@@ -271,28 +219,3 @@ def _run_studies(result: ReportResult, keys, folder: Path, config: StudyConfig, 
         result.seconds[key] = time.perf_counter() - start
         result.sections.append(section)
     bar.close()
-
-
-def jsonable(value):
-    """`value` with numpy arrays and scalars as lists and floats (NaN/inf as strings)."""
-    import numpy as np
-
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, (np.floating, float)):
-        v = float(value)
-        return v if math.isfinite(v) else str(v)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
-def dumps(value) -> str:
-    """Deterministic JSON."""
-    return json.dumps(jsonable(value), indent=1, sort_keys=True)
