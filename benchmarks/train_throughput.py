@@ -76,7 +76,7 @@ def run(cell: str = "lstm", task: str = "adding", length: int = 100, hidden: int
     from threadpoolctl import threadpool_limits
 
     import gradflow
-    from gradflow import tasks
+    from gradflow.train import tasks
     from gradflow.train import Adam, Model
 
     torch.set_num_threads(threads)

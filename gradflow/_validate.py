@@ -8,25 +8,27 @@ from __future__ import annotations
 
 import numbers
 import os
+from pathlib import Path
 
 import numpy as np
 
 from .config import SUPPORTED_DTYPES
 from .errors import DTypeError, InvalidArgumentError, NonFiniteError, ShapeError
 
-__all__ = ["positive_int", "float_dtype", "real", "seed", "choice", "flag", "instance",
+__all__ = ["lags", "loss_arrays", "positive_int", "float_dtype", "real", "seed", "choice", "flag", "instance",
            "optional_name", "names", "path", "fits_in_memory", "array",
            "first_nonfinite", "raise_nonfinite"]
 
 
-def positive_int(name: str, value, *, minimum: int = 1) -> int:
-    """`value` as an int >= `minimum`."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+def positive_int(name: str, value, *, minimum: int = 1, maximum: int | None = None) -> int:
+    """`value` as an int in [`minimum`, `maximum`]."""
+    want = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise InvalidArgumentError(
-            f"`{name}` must be an integer >= {minimum}; got {value!r} ({type(value).__name__})"
+            f"`{name}` must be an integer {want}; got {value!r:.60} ({type(value).__name__})"
         )
-    if value < minimum:
-        raise InvalidArgumentError(f"`{name}` must be an integer >= {minimum}; got {value}")
+    if value < minimum or (maximum is not None and value > maximum):
+        raise InvalidArgumentError(f"`{name}` must be an integer {want}; got {value}")
     return int(value)
 
 
@@ -115,15 +117,63 @@ def names(name: str, value, *, allowed=None) -> tuple[str, ...]:
     return tuple(value)
 
 
-def path(name: str, value) -> "Path":
+def path(name: str, value) -> Path:
     """`value` (a str or os.PathLike, not empty) as a Path."""
-    from pathlib import Path
-
     if isinstance(value, bytes) or not isinstance(value, (str, os.PathLike)) or str(value) == "" \
             or "\x00" in str(value):
         raise InvalidArgumentError(
             f"`{name}` must be a non-empty path (str or pathlib.Path); got {value!r:.80}")
     return Path(value).expanduser()
+
+
+def lags(value, T: int, name: str = "lags") -> np.ndarray:
+    """`value` as sorted unique int64 lags in [0, T]; None means every lag 0..T."""
+    if value is None:
+        return np.arange(T + 1, dtype=np.int64)
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = [value]
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"`{name}` must be a sequence of integers; got {value!r:.60}") from None
+    if arr.ndim != 1 or arr.size == 0:
+        raise InvalidArgumentError(
+            f"`{name}` must be a non-empty 1-D sequence of integers; got shape {arr.shape}"
+        )
+    if arr.dtype.kind not in "iu":
+        if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+        else:
+            raise InvalidArgumentError(
+                f"`{name}` must hold integers; got dtype {arr.dtype}"
+            )
+    if arr.min() < 0 or arr.max() > T:
+        raise InvalidArgumentError(
+            f"`{name}` must lie in [0, T] = [0, {T}] for a sequence of T = {T} steps; "
+            f"got values from {arr.min()} to {arr.max()}"
+        )
+    return np.unique(arr.astype(np.int64))
+
+
+def loss_arrays(out, y, mask):
+    """Outputs `out` (T, B, K), targets `y` of the same shape and a boolean `mask` (T, B)
+    selecting at least one step: ``(out, y, mask, number of masked steps)``."""
+    out = np.asarray(out)
+    if out.dtype.kind != "f":
+        raise DTypeError(f"`out` must be a float array; got dtype {out.dtype}")
+    if out.ndim != 3:
+        raise ShapeError(f"`out` must have shape (T, B, K); got {out.shape}")
+    y = array("y", y, dtype=out.dtype, shape=out.shape)
+    mask = np.asarray(mask)
+    if mask.dtype.kind not in "biu":
+        raise DTypeError(f"`mask` must be boolean; got dtype {mask.dtype}")
+    if mask.shape != out.shape[:2]:
+        raise ShapeError(f"`mask` must have shape (T, B) = {out.shape[:2]}; got {mask.shape}")
+    mask = mask.astype(bool)
+    n = int(mask.sum())
+    if n == 0:
+        raise InvalidArgumentError("`mask` selects no step: the loss would be empty")
+    return out, y, mask, n
 
 
 #: Share of the machine's memory one allocation may ask for before gradflow refuses it.
@@ -174,7 +224,9 @@ def array(name: str, value, *, dtype: np.dtype, shape: tuple, finite: bool = Tru
             raise DTypeError(f"`{name}` has dtype {arr.dtype}; expected {dtype}")
     if not (arr.flags.c_contiguous and arr.dtype == dtype):  # a copy is made: can it be?
         fits_in_memory(f"a copy of `{name}`", arr.size * dtype.itemsize, f"shape {arr.shape}")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
+    original = arr
+    with np.errstate(over="ignore", invalid="ignore"):  # out of range: reported below
+        arr = np.ascontiguousarray(arr, dtype=dtype)
     want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
     if arr.ndim != len(shape):
         raise ShapeError(
@@ -184,9 +236,11 @@ def array(name: str, value, *, dtype: np.dtype, shape: tuple, finite: bool = Tru
         if (exp is None and got < 1) or (exp is not None and got != exp):
             raise ShapeError(f"`{name}` must have shape {want}; got {arr.shape}. {hint}".rstrip())
     if finite and not np.isfinite(arr).all():
-        where = np.argwhere(~np.isfinite(arr))[0]
+        where = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+        given = original[where] if original.shape == arr.shape else arr[where]
+        beyond = f", beyond the range of {dtype.name}" if np.isfinite(given) else ""
         raise NonFiniteError(
-            f"`{name}` holds a non-finite value ({arr[tuple(where)]}) at index {tuple(int(i) for i in where)}; "
+            f"`{name}` holds a non-finite value ({given}{beyond}) at index {where}; "
             "expected finite numbers"
         )
     return arr

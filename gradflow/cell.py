@@ -18,7 +18,7 @@ from . import _threads
 from .errors import DTypeError, InvalidArgumentError, ShapeError
 from .symbolic.spec import CellSpec
 
-__all__ = ["Cell", "Trace", "Grads"]
+__all__ = ["Cell", "Trace", "Grads", "as_cell"]
 
 _INITS = ("pytorch", "orthogonal")
 
@@ -110,9 +110,7 @@ class Trace:
     __slots__ = ("_cell", "_arrays", "_params", "_saved", "_intermediates")
 
     def __init__(self, cell: "Cell", x, states, ax, ah1, ah2, u, *, params=None):
-        if not isinstance(cell, Cell):
-            raise InvalidArgumentError(
-                f"`cell` must be a gradflow.Cell; got {type(cell).__name__}")
+        as_cell(cell)
         arrays = dict(x=x, states=states, ax=ax, ah1=ah1, ah2=ah2, u=u)
         for name, value in arrays.items():
             if not isinstance(value, np.ndarray):
@@ -455,16 +453,16 @@ class Cell:
 
     def copy(self) -> "Cell":
         """A copy with its own parameter arrays."""
-        new = object.__new__(Cell)
-        new.__dict__.update(self.__dict__)
-        new.params = {k: np.array(v, copy=True) for k, v in self.params.items()}
-        return new
+        return self._derived(self.dtype)
 
     def astype(self, dtype) -> "Cell":
         """A copy in another precision."""
-        new = self.copy()
-        new._dtype = check.float_dtype("dtype", dtype)
-        new.params = {k: np.asarray(v).astype(new.dtype) for k, v in self.params.items()}
+        return self._derived(check.float_dtype("dtype", dtype))
+
+    def _derived(self, dtype) -> "Cell":
+        new = object.__new__(Cell)
+        params = {k: np.array(v, dtype=dtype, copy=True) for k, v in self.params.items()}
+        new.__dict__.update(self.__dict__, _dtype=dtype, params=params)
         return new
 
     @property
@@ -481,8 +479,10 @@ class Cell:
         )
 
     # ------------------------------------------------------------------ state
-    def _state_arg(self, name, value, batch) -> np.ndarray:
-        """A state given as None, an array (single-component cells), a tuple or a dict → (S, B, H)."""
+    def state_array(self, name: str, value, batch: int) -> np.ndarray:
+        """A state given as None, an array (single-component cells), a tuple or a dict, as
+        one array (S, B, H) of the cell's dtype (zeros where not given); `name` is the
+        argument's name in error messages.  Internal interface (checkers, networks)."""
         S, H = len(self.spec.state), self.hidden_size
         out = np.zeros((S, batch, H), dtype=self.dtype)
         if value is None:
@@ -556,7 +556,7 @@ class Cell:
         T, B, _ = x.shape
         p = self.checked_params(copy=True)  # the trace keeps what it was computed with
         states = np.empty((len(spec.state), T + 1, B, H), dtype=self.dtype)
-        states[:, 0] = self._state_arg("state0", state0, B)
+        states[:, 0] = self.state_array("state0", state0, B)
         blocks = _threads.row_blocks(B, T * H)
         n = len(blocks)
         ah1 = np.empty((T, B, G1 * H), dtype=self.dtype)
@@ -619,7 +619,7 @@ class Cell:
         else:
             dh = check.array("dh", dh, dtype=self.dtype, shape=(T, B, H),
                              hint="dh must match the trace: (T, B, H) = trace.h.shape")
-        dsT = self._state_arg("dstate", dstate, B)
+        dsT = self.state_array("dstate", dstate, B)
         tr = trace.kernel_arrays()
         p = trace.kernel_params()  # the parameters the forward pass used
         kernels = self.kernels
@@ -677,3 +677,9 @@ class Cell:
             grads[name] = dprm[k].copy()
         state0 = {s: ds0[k] for k, s in enumerate(spec.state)}
         return Grads(params=grads, x=dx, state0=state0)
+
+
+def as_cell(value, name: str = "cell") -> Cell:
+    """`value`, if it is a :class:`Cell` (else an error that says how to build one)."""
+    return check.instance(name, value, Cell,
+                          "Build one with gradflow.Cell(name, input_size, hidden_size)")

@@ -16,7 +16,7 @@ __all__ = ["main"]
 COMMANDS = {
     "report": ("gradflow.report._cli", "write the analytical report (Markdown + HTML)"),
     "verify": ("gradflow.testing._cli", "run the property checks on a cell or your own RNN"),
-    "train": ("gradflow._train_cli", "train a cell on a long-lag task"),
+    "train": ("gradflow.train._cli", "train a cell on a long-lag task"),
     "cells": ("gradflow._cells_cli", "list the catalogue cells, or show one's equations"),
 }
 
@@ -26,14 +26,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gradflow",
         description="How gradients flow, vanish and explode through recurrent networks.",
     )
-    from . import __version__
+    from ._version import __version__
 
     parser.add_argument("--version", action="version", version=f"gradflow {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     chosen = sys.argv[1] if len(sys.argv) > 1 else None
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.set_defaults(_module=module)
+        p.set_defaults(command_module=module)
         if name == chosen or chosen in (None, "-h", "--help"):
             try:
                 importlib.import_module(module).add_arguments(p)
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     from .errors import GradflowError
 
     try:
-        return int(importlib.import_module(args._module).run(args) or 0)
+        return int(importlib.import_module(args.command_module).run(args) or 0)
     except GradflowError as exc:
         print(f"gradflow {args.command}: error: {exc}", file=sys.stderr)
         return 2

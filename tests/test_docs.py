@@ -9,8 +9,24 @@ from pathlib import Path
 
 import pytest
 
-MODULES = ["gradflow", "gradflow.cells", "gradflow.cell", "gradflow.symbolic.spec", "gradflow.tasks", "gradflow.train",
-           "gradflow.flow", "gradflow.testing"]
+MODULES = ["gradflow", "gradflow.cells", "gradflow.cell", "gradflow.symbolic.spec",
+           "gradflow.symbolic.parse", "gradflow.train", "gradflow.train.tasks", "gradflow.flow",
+           "gradflow.flow.lagmap", "gradflow.flow.paths", "gradflow.flow.spectra", "gradflow.testing"]
+
+
+def test_former_module_names_still_work():
+    """gradflow.spectra and gradflow.tasks are the former names of gradflow.flow.spectra and
+    gradflow.train.tasks (CHANGELOG.md): the same objects under both."""
+    import gradflow
+    import gradflow.flow.spectra
+    import gradflow.spectra
+    import gradflow.tasks
+    import gradflow.train.tasks
+
+    for old, new in ((gradflow.spectra, gradflow.flow.spectra), (gradflow.tasks, gradflow.train.tasks)):
+        assert old.__all__ == new.__all__
+        assert all(getattr(old, name) is getattr(new, name) for name in new.__all__)
+    assert gradflow.gradient_flow is gradflow.flow.gradient_flow
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -131,11 +131,9 @@ def test_lag_subset_and_h_only_agree_with_full_run():
 def test_docstring_examples():
     import doctest
 
-    import gradflow.flow
-    import gradflow.spectra
-    from gradflow import _flow_path
+    from gradflow.flow import lagmap, paths, spectra
 
-    for module in (gradflow.flow, gradflow.spectra, _flow_path):
+    for module in (gradflow.flow, lagmap, paths, spectra):
         result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
         assert result.failed == 0, module.__name__
 

@@ -276,11 +276,11 @@ def test_define_cell_never_runs_equations(eqs, gates, state, params, name, tmp_p
 
 # ---------------------------------------------------------------- tasks, training, interop, checkers
 @FUZZ
-@given(name=maybe(st.sampled_from(gradflow.tasks.names())), length=maybe(st.integers(1, 30), st.one_of(JUNK, HUGE)),
+@given(name=maybe(st.sampled_from(gradflow.train.tasks.names())), length=maybe(st.integers(1, 30), st.one_of(JUNK, HUGE)),
        n=maybe(st.integers(1, 4), JUNK_COUNT), seed=maybe(st.integers(0, 3)))
 def test_tasks(name, length, n, seed):
     reber = isinstance(name, str) and name == "reber"
-    task = call(gradflow.tasks.get, name) if reber else call(gradflow.tasks.get, name, length=length)
+    task = call(gradflow.train.tasks.get, name) if reber else call(gradflow.train.tasks.get, name, length=length)
     if task is not None:
         batch = call(task.batch, n, seed)
         if batch is not None:
@@ -290,7 +290,7 @@ def test_tasks(name, length, n, seed):
 @FUZZ
 @given(data=st.data())
 def test_train(data):
-    task = gradflow.tasks.get("adding", length=data.draw(st.integers(20, 24)))
+    task = gradflow.train.tasks.get("adding", length=data.draw(st.integers(20, 24)))
     cell = data.draw(maybe(st.just(gradflow.Cell(data.draw(st.sampled_from(["lstm", "gru", "rnn"])),
                                                  task.input_size, 3, seed=0))))
     result = call(gradflow.train.train, cell, data.draw(maybe(st.just(task) | st.just("adding"))),
@@ -366,7 +366,7 @@ def sandbox(tmp_path_factory):
     root = tmp_path_factory.mktemp("fuzz")
     studies = root / "fuzz_studies"
     studies.mkdir()
-    (studies / "__init__.py").write_text("GRADFLOW_STUDIES = True\n")
+    (studies / "__init__.py").write_text("")
     (studies / "fast.py").write_text(FAST_STUDY)
     work = root / "work"
     work.mkdir()
@@ -403,7 +403,7 @@ def test_run_report(data, sandbox):
 def argv_strategy():
     number = st.one_of(st.integers(-2, 3).map(str), st.sampled_from(["x", "1e9", "nan", "", "-1", "0.5"]))
     train = st.tuples(
-        st.just("train"), maybe(st.sampled_from(gradflow.tasks.names()), st.text(max_size=4)),
+        st.just("train"), maybe(st.sampled_from(gradflow.train.tasks.names()), st.text(max_size=4)),
         st.lists(st.sampled_from([["--length", "5"], ["--hidden", "3"], ["--batch", "4"],
                                   ["--cell", "gru"], ["--cell", "nope"], ["--optimizer", "sgd"],
                                   ["--lr", "0.01"], ["--clip", "0"], ["--seed", "1"],
@@ -441,7 +441,8 @@ def test_command_line(argv, sandbox, monkeypatch, capsys):
     root, studies, work = sandbox
     (work / "file.txt").write_text("keep")
     monkeypatch.chdir(work)
-    monkeypatch.setenv("GRADFLOW_ANALYSIS_DIR", str(studies))
+    if argv[:1] == ["report"]:
+        argv = [*argv, "--studies", str(studies)]
     before = _files(root)
     with time_limit():
         try:

@@ -91,7 +91,7 @@ def test_total_cell_gradient_differs_when_recurrence_is_on():
     with pytest.raises(InvalidArgumentError, match="W_hh = 0"):
         check_identity("total-cell-path", cell, x, s0)
     res = CheckResult("total-cell-path", "")
-    ids._total_cell_path(res, ids._Point(cell, x, s0, "vjp"))
+    ids.total_cell_path(res, ids.Point(cell, x, s0, "vjp"))
     assert not res.passed and res.relative_error > 1e-3
 
 

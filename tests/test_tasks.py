@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from gradflow import tasks
+from gradflow.train import tasks
 from gradflow.errors import GradflowError, InvalidArgumentError
 from gradflow.train import xent_loss
 

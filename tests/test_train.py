@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 import gradflow
-from gradflow import tasks, train
+from gradflow import train
+from gradflow.train import tasks
 from gradflow.errors import GradflowError, InvalidArgumentError
-from gradflow.tasks import Batch, Task
+from gradflow.train.tasks import Batch, Task
 
 from .conftest import assert_close
 from .naive import central_differences

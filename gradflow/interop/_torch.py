@@ -89,10 +89,9 @@ def to_torch(cell):
     Only the cells PyTorch has: ``rnn``, ``rnn-relu`` (``nn.RNN``), ``lstm`` (``nn.LSTM``)
     and ``gru`` (``nn.GRU``).  The module is time-major (``batch_first=False``).
     """
-    from .. import _validate as check
-    from ..cell import Cell
+    from ..cell import as_cell
 
-    check.instance("cell", cell, Cell)
+    as_cell(cell)
     torch = _torch()
     name = cell.spec.name
     dtype = torch.float64 if cell.dtype == np.float64 else torch.float32

@@ -14,12 +14,8 @@ number of units as explicit SymPy matrices, an independent route to the same num
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import sympy
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .spec import CellSpec
 
 __all__ = ["Diag", "JacobianBlock", "StepJacobian", "symbolic_jacobian", "explicit_step", "explicit_jacobian"]
 
@@ -47,7 +43,7 @@ class JacobianBlock:
     of: str
     wrt: str
     terms: tuple
-    spec: "CellSpec"
+    spec: object  # the CellSpec
 
     @property
     def is_zero(self) -> bool:
@@ -115,9 +111,8 @@ def _weights(spec, kind):
     return {g: sympy.MatrixSymbol(f"W_{kind}{g}", n, cols) for g in spec.gates}
 
 
-def symbolic_jacobian(spec: "CellSpec", *, wrt: str = "state") -> StepJacobian:
+def symbolic_jacobian(spec, *, wrt: str = "state") -> StepJacobian:
     """The one-step Jacobian blocks of `spec`, from its scalar partials and the weights."""
-    d = spec.derivation
     P = spec.partials()
     Wh = _weights(spec, "h")
     Wi = _weights(spec, "i")
@@ -165,7 +160,7 @@ def symbolic_jacobian(spec: "CellSpec", *, wrt: str = "state") -> StepJacobian:
     return StepJacobian(spec, blocks)
 
 
-def explicit_step(spec: "CellSpec", hidden_size: int, input_size: int | None = None):
+def explicit_step(spec, hidden_size: int, input_size: int | None = None):
     """One step of `spec` for `hidden_size` units as explicit SymPy expressions.
 
     Returns
@@ -225,7 +220,7 @@ def explicit_step(spec: "CellSpec", hidden_size: int, input_size: int | None = N
     return sympy.Matrix(out), symbols
 
 
-def explicit_jacobian(spec: "CellSpec", hidden_size: int, *, input_size: int | None = None, wrt: str = "state"):
+def explicit_jacobian(spec, hidden_size: int, *, input_size: int | None = None, wrt: str = "state"):
     """The explicit one-step Jacobian ``sympy.Matrix`` for `hidden_size` units.
 
     Rows: the new state components stacked in ``spec.state`` order; columns: the previous

@@ -24,7 +24,7 @@ import keyword
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Mapping, Sequence
+from typing import Mapping
 
 from ..errors import SpecError
 

@@ -23,8 +23,7 @@ Hypothesis strategies live in :mod:`gradflow.testing.strategies` (needs ``hypoth
 
 from __future__ import annotations
 
-import importlib
-
+from .._lazy import attach
 from ._result import CheckFailure, CheckReport, CheckResult
 
 __all__ = [
@@ -33,7 +32,7 @@ __all__ = [
     "check_implementation",
 ]
 
-_LAZY = {
+_NAMES = {
     "check_grads": "gradflow.testing.checks",
     "check_symbolic": "gradflow.testing.checks",
     "check_identities": "gradflow.testing.identities",
@@ -42,14 +41,4 @@ _LAZY = {
     "check_implementation": "gradflow.testing.implementation",
 }
 
-
-def __getattr__(name):
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'gradflow.testing' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = attach(__name__, _NAMES, ("strategies",))

@@ -2,7 +2,7 @@
 
 One-step Jacobians come from the backward pass (a vector-Jacobian product per row,
 batched: one forward and one backward call for every row of every step), or from
-:func:`gradflow.state_jacobians` when that is available and asked for.
+:func:`gradflow.state_jacobians` when asked for.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InvalidArgumentError
+from ..flow import state_jacobians
 
-__all__ = ["draw_case", "step_jacobians", "central_difference", "flow_available"]
+__all__ = ["draw_case", "step_jacobians", "central_difference"]
 
 
 def draw_case(cell_name, rng: np.random.Generator, *, input_size=None, hidden_size=None,
@@ -60,23 +61,6 @@ def draw_case(cell_name, rng: np.random.Generator, *, input_size=None, hidden_si
     return cell, x, state0
 
 
-def flow_available() -> bool:
-    """Whether :func:`gradflow.state_jacobians` can be imported."""
-    try:
-        from ..flow import state_jacobians  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _flow_jacobians(cell, x, state0):
-    if not flow_available():
-        return None
-    from ..flow import state_jacobians
-
-    return state_jacobians(cell, x, state0=state0)
-
-
 def step_jacobians(cell, x, state0=None, *, method: str = "vjp", wrt_x: bool = False):
     """The one-step Jacobian of every step, ``d s_t / d s_{t-1}``, from the backward pass.
 
@@ -108,10 +92,7 @@ def step_jacobians(cell, x, state0=None, *, method: str = "vjp", wrt_x: bool = F
     T, B, D = trace.x.shape
     S, H = len(cell.spec.state), cell.hidden_size
     if method == "flow":
-        sj = _flow_jacobians(cell, trace.x, tuple(trace.states[:, 0]))
-        if sj is None:
-            raise InvalidArgumentError("`method` 'flow' needs gradflow.flow.state_jacobians, "
-                                       "which is not available")
+        sj = state_jacobians(cell, trace.x, state0=tuple(trace.states[:, 0]))
         return (trace, np.asarray(sj.full)) if not wrt_x else (trace, np.asarray(sj.full),
                                                                 np.asarray(sj.input))
     N = S * H

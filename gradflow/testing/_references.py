@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import tolerance
-from ._numeric import flow_available, step_jacobians
+from ._numeric import step_jacobians
 from ._result import INCONCLUSIVE
 
 # ---------------------------------------------------------------------- helpers
@@ -21,7 +21,7 @@ def _sig(a):
     return expit(a)
 
 
-class _Point:
+class Point:
     """A cell, an input and an initial state; the forward pass and Jacobians on demand."""
 
     def __init__(self, cell, x, state0, method):
@@ -39,7 +39,7 @@ class _Point:
             out = []
             if self.method in ("vjp", "both"):
                 out.append(("backward rows", step_jacobians(self.cell, self.x, self.state0)[1]))
-            if self.method in ("flow", "both") and flow_available():
+            if self.method in ("flow", "both"):
                 out.append(("state_jacobians",
                             step_jacobians(self.cell, self.x, self.state0, method="flow")[1]))
             self._jac = out
@@ -116,7 +116,7 @@ def _compare_blocks(res, pt, expected: dict):
 
 
 # ---------------------------------------------------------------------- identities
-def _rnn_step(res, pt):
+def rnn_step(res, pt):
     a = pt.preact()["a"]
     name = pt.cell.spec.name
     dphi = {"rnn": lambda: 1 - np.tanh(a) ** 2, "rnn-relu": lambda: (a > 0).astype(float),
@@ -143,7 +143,7 @@ def _log10_norm_products(J):
     return out
 
 
-def _rnn_bound(res, pt):
+def rnn_bound(res, pt):
     W = pt.U("a")
     w = np.linalg.norm(W, 2)
     for source, J in pt.jacobians():
@@ -163,7 +163,7 @@ def _rnn_bound(res, pt):
                                                  "batch": int(np.argwhere(ok)[k][1])})
 
 
-def _lstm_blocks(res, pt):
+def lstm_blocks(res, pt):
     a = pt.preact()
     i, f, g, o = _sig(a["i"]), _sig(a["f"]), np.tanh(a["g"]), _sig(a["o"])
     cp = pt.prev("c")
@@ -227,13 +227,13 @@ def _forget_products(res, pt, f):
                                         "batch": b})
 
 
-def _cell_path(res, pt):
+def cell_path(res, pt):
     _symbolic_direct(res, pt.cell.spec, "c", "c", "f")
     f = _sig(pt.preact()["f"])
     _forget_products(res, pt, f)
 
 
-def _total_cell_path(res, pt):
+def total_cell_path(res, pt):
     """d c_T / d c_k from the backward pass over steps k+1..T, W_hh = 0."""
     cell, H = pt.cell, pt.H
     tol = pt.tol
@@ -264,7 +264,7 @@ def _total_cell_path(res, pt):
                 where={"k": k, "T": T, "part": "log of the diagonal"})
 
 
-def _peephole_edge(res, pt):
+def peephole_edge(res, pt):
     a = pt.preact()
     p = pt.p
     cp = pt.prev("c")
@@ -278,14 +278,14 @@ def _peephole_edge(res, pt):
     _compare_blocks(res, pt, {("c", "c"): _diag(dcc), ("h", "c"): _diag(dhc)})
 
 
-def _nfg_cec(res, pt):
+def nfg_cec(res, pt):
     for source, J in pt.jacobians():
         C = pt.block(J, "c", "c")
         res.add(C, np.broadcast_to(np.eye(pt.H), C.shape), rtol=0, atol=0,
                 where={"source": source}, labels=_labels(C.shape))
 
 
-def _cifg(res, pt):
+def cifg(res, pt):
     a = pt.preact()
     f, g = _sig(a["f"]), np.tanh(a["g"])
     tol = pt.tol
@@ -315,26 +315,26 @@ def _gru_gates(pt):
     return r, z, n
 
 
-def _gru_update(res, pt):
+def gru_update(res, pt):
     r, z, n = _gru_gates(pt)
     h = (1 - z) * n + z * pt.prev("h")
     res.add(pt.new("h"), h, **pt.tol, where={"quantity": "h_t vs (1 - z) n + z h_{t-1}"},
             labels=_labels(h.shape))
 
 
-def _gru_leak(res, pt):
+def gru_leak(res, pt):
     _symbolic_direct(res, pt.cell.spec, "h", "h", "z")
     _, z, _ = _gru_gates(pt)
     _compare_blocks(res, pt, {("h", "h"): _diag(z)})
 
 
-def _mgu_leak(res, pt):
+def mgu_leak(res, pt):
     _symbolic_direct(res, pt.cell.spec, "h", "h", "f", transform=lambda e: 1 - e)
     f = _sig(pt.preact()["f"])
     _compare_blocks(res, pt, {("h", "h"): _diag(1 - f)})
 
 
-def _fd(res, pt):
+def finite_differences(res, pt):
     from .checks import check_grads
 
     r = check_grads(pt.cell, pt.x, pt.state0, raise_on_failure=False, max_entries=60)
@@ -342,7 +342,7 @@ def _fd(res, pt):
     res.merge(r)
 
 
-def _adjoint(res, pt):
+def adjoint(res, pt):
     """<J v, w> = <v, J^T w> for the map (x, state0) -> (h_1..h_T, final state)."""
     cell = pt.cell
     rng = np.random.default_rng(abs(hash(pt.x.tobytes())) % 2**32)
@@ -354,37 +354,24 @@ def _adjoint(res, pt):
     ws = rng.standard_normal((S, B, H))
     g = cell.backward(pt.trace, wh.astype(cell.dtype), tuple(ws.astype(cell.dtype)))
     vjp = float(np.sum(vx * g.x) + sum(np.sum(vs[k] * g.state0[s]) for k, s in enumerate(cell.spec.state)))
-    if flow_available():
-        _, J, Jx = step_jacobians(cell, pt.x, pt.state0, method="flow", wrt_x=True)
-        J, Jx = J.astype(np.float64), Jx.astype(np.float64)
-        ds = vs.transpose(1, 0, 2).reshape(B, S * H)
-        jvp, scale = 0.0, 0.0
-        for t in range(T):
-            ds = np.einsum("bij,bj->bi", J[t], ds) + np.einsum("bij,bj->bi", Jx[t], vx[t])
-            jvp += float(np.sum(ds[:, :H] * wh[t]))
-            scale += float(np.sum(np.abs(ds[:, :H] * wh[t])))
-        fin = ds.reshape(B, S, H).transpose(1, 0, 2)
-        jvp += float(np.sum(fin * ws))
-        scale += float(np.sum(np.abs(fin * ws)))
-        tol = dict(pt.tol)
-        res.note = "J v by tangent propagation through gradflow.state_jacobians"
-    else:
-        eps = 1e-6
-        ref = cell.astype(np.float64)
-
-        def out(sign):
-            tr = ref.forward(pt.x + sign * eps * vx, tuple(np.asarray(pt.state0) + sign * eps * vs))
-            return float(np.sum(tr.h * wh) + np.sum(tr.states[:, -1] * ws))
-
-        jvp = (out(1) - out(-1)) / (2 * eps)
-        scale = abs(jvp)
-        tol = tolerance(cell.dtype, "finite_difference")
-        res.note = "J v by central differences (state_jacobians not available)"
+    _, J, Jx = step_jacobians(cell, pt.x, pt.state0, method="flow", wrt_x=True)
+    J, Jx = J.astype(np.float64), Jx.astype(np.float64)
+    ds = vs.transpose(1, 0, 2).reshape(B, S * H)
+    jvp, scale = 0.0, 0.0
+    for t in range(T):
+        ds = np.einsum("bij,bj->bi", J[t], ds) + np.einsum("bij,bj->bi", Jx[t], vx[t])
+        jvp += float(np.sum(ds[:, :H] * wh[t]))
+        scale += float(np.sum(np.abs(ds[:, :H] * wh[t])))
+    fin = ds.reshape(B, S, H).transpose(1, 0, 2)
+    jvp += float(np.sum(fin * ws))
+    scale += float(np.sum(np.abs(fin * ws)))
+    tol = dict(pt.tol)
+    res.note = "J v by tangent propagation through gradflow.state_jacobians"
     res.add([jvp], [vjp], rtol=tol["rtol"], atol=tol["atol"] + tol["rtol"] * scale,
             where={"quantity": "<J v, w> vs <v, J^T w>"})
 
 
-def _torch(res, pt):
+def pytorch(res, pt):
     try:
         import torch
     except ImportError:

@@ -131,8 +131,8 @@ class CheckResult:
 
     def merge(self, other: "CheckResult") -> None:
         """Take `other`'s worst element if it is worse, and its failure."""
-        if other._ratio > self._ratio:
-            self._ratio = other._ratio
+        if other.ratio > self._ratio:
+            self._ratio = other.ratio
             self.worst_error, self.relative_error = other.worst_error, other.relative_error
             self.analytic, self.reference = other.analytic, other.reference
             self.where = dict(other.where)
@@ -152,8 +152,8 @@ class CheckResult:
 
     @property
     def ratio(self) -> float:
-        """Worst ``|a - r| / (atol + rtol |r|)`` seen (<= 1 passes)."""
-        return max(self._ratio, 0.0)
+        """Worst ``|a - r| / (atol + rtol |r|)`` seen (<= 1 passes); -1 before any comparison."""
+        return self._ratio
 
     def where_text(self) -> str:
         return ", ".join(f"{k}={_show(v)}" for k, v in self.where.items())
@@ -220,7 +220,7 @@ class CheckReport(list):
         head = ("property", "examples", "worst rel. error", "tolerance", "verdict", "where / note")
         rows = []
         for r in self:
-            err = "-" if r._ratio < 0 else f"{r.relative_error:.2e}"
+            err = "-" if r.ratio < 0 else f"{r.relative_error:.2e}"
             tol = "-"
             if r.tolerance:
                 rt, at = r.tolerance["rtol"], r.tolerance["atol"]

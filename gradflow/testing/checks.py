@@ -13,23 +13,14 @@ from functools import lru_cache
 import numpy as np
 
 from .. import _validate as check
+from ..cell import Cell, as_cell
+from ..cells import get
 from ..config import tolerance
 from ..errors import InvalidArgumentError
 from ._numeric import central_difference, draw_case, step_jacobians
 from ._result import CheckResult
 
 __all__ = ["check_grads", "check_symbolic"]
-
-
-def _cell_arg(cell):
-    from ..cell import Cell
-
-    if not isinstance(cell, Cell):
-        raise InvalidArgumentError(
-            f"`cell` must be a gradflow.Cell; got {type(cell).__name__}. "
-            "Build one with gradflow.Cell(name, input_size, hidden_size)"
-        )
-    return cell
 
 
 def check_grads(cell, x, state0=None, *, dh=None, dstate=None, seed: int = 0,
@@ -81,7 +72,7 @@ def check_grads(cell, x, state0=None, *, dh=None, dstate=None, seed: int = 0,
     >>> check_grads(cell, np.ones((4, 1, 2))).passed
     True
     """
-    cell = _cell_arg(cell)
+    cell = as_cell(cell)
     tol = tolerance(cell.dtype, "finite_difference")
     rtol = tol["rtol"] if rtol is None else float(rtol)
     atol = tol["atol"] if atol is None else float(atol)
@@ -94,7 +85,7 @@ def check_grads(cell, x, state0=None, *, dh=None, dstate=None, seed: int = 0,
     dh = check.array("dh", dh, dtype=cell.dtype, shape=(T, B, H))
     if dstate is None:
         dstate = tuple(rng.standard_normal((B, H)).astype(cell.dtype) for _ in range(S))
-    dsT = cell._state_arg("dstate", dstate, B)
+    dsT = cell.state_array("dstate", dstate, B)
     grads = cell.backward(trace, dh, tuple(dsT))
 
     ref = cell.astype(np.float64)
@@ -205,9 +196,6 @@ def check_symbolic(cell, *, examples: int = 3, seed: int = 0, hidden_size: int =
     True
     """
     import sympy
-
-    from ..cell import Cell
-    from ..cells import get
 
     examples = check.positive_int("examples", examples)
     n = check.positive_int("hidden_size", hidden_size)

@@ -23,8 +23,8 @@ from .. import _validate as check
 from ..errors import InvalidArgumentError
 from ._numeric import draw_case
 from ._references import (
-    _adjoint, _cell_path, _cifg, _fd, _gru_leak, _gru_update, _lstm_blocks, _mgu_leak,
-    _nfg_cec, _peephole_edge, _Point, _rnn_bound, _rnn_step, _torch, _total_cell_path,
+    adjoint, cell_path, cifg, finite_differences, gru_leak, gru_update, lstm_blocks, mgu_leak,
+    nfg_cec, peephole_edge, Point, rnn_bound, rnn_step, pytorch, total_cell_path,
 )
 from ._result import INCONCLUSIVE, CheckReport, CheckResult
 
@@ -76,49 +76,49 @@ class Identity:
 IDENTITIES: dict[str, Identity] = {i.key: i for i in [
     Identity("rnn-step", "vanilla RNN: d h_t / d h_{t-1} = diag(phi'(a_t)) W_hh",
              "any weights and inputs (ReLU: phi'(0) = 0)", ("rnn", "rnn-relu", "rnn-linear"),
-             "closed form in NumPy from the parameters", _rnn_step),
+             "closed form in NumPy from the parameters", rnn_step),
     Identity("rnn-bound", "vanilla RNN: ||d h_T / d h_k||_2 <= (gamma ||W_hh||_2)^(T-k)",
              "gamma = sup|phi'| = 1 for tanh, ReLU, linear; any weights and inputs",
-             ("rnn", "rnn-relu", "rnn-linear"), "spectral norm of W_hh (NumPy)", _rnn_bound),
+             ("rnn", "rnn-relu", "rnn-linear"), "spectral norm of W_hh (NumPy)", rnn_bound),
     Identity("lstm-blocks", "LSTM one step: dc/dc = diag(f); dc/dh = diag(c_prev f(1-f)) U_f + "
              "diag(g i(1-i)) U_i + diag(i(1-g^2)) U_g; dh/dc = diag(o(1-tanh^2 c)) diag(f); "
              "dh/dh = diag(tanh c o(1-o)) U_o + diag(o(1-tanh^2 c)) dc/dh",
              "any weights and inputs; the LSTM without peepholes", ("lstm",),
-             "closed forms in NumPy from the parameters", _lstm_blocks),
+             "closed forms in NumPy from the parameters", lstm_blocks),
     Identity("cell-path", "cell-state path: prod_t d c_t/d c_{t-1} (direct edges) = diag(prod_t f_t)",
              "any weights and inputs; LSTMs with a forget gate f and no peepholes", _LSTM_F,
              "product of f = sigmoid(a_f) computed in NumPy (log space); SymPy for the edge",
-             _cell_path),
+             cell_path),
     Identity("total-cell-path", "total d c_T / d c_k = diag(prod_{t>k} f_t)",
              "W_hh = 0 (no path through h); LSTMs with a forget gate and no peepholes", _LSTM_F,
-             "product of f in NumPy (log space)", _total_cell_path, zero_recurrence=True),
+             "product of f in NumPy (log space)", total_cell_path, zero_recurrence=True),
     Identity("peephole-edge", "peephole LSTM: dc/dc_prev = diag(f + c_prev p_f f(1-f) + g p_i i(1-i)); "
              "dh/dc_prev = diag(tanh(c) o(1-o) p_o + o(1-tanh^2 c)) dc/dc_prev",
-             "any weights and inputs", ("lstm-peephole",), "closed form in NumPy", _peephole_edge),
+             "any weights and inputs", ("lstm-peephole",), "closed form in NumPy", peephole_edge),
     Identity("nfg-cec", "no forget gate: the direct edge d c_t / d c_{t-1} = I (the CEC)",
-             "any weights and inputs", ("lstm-nfg",), "the identity matrix, exactly", _nfg_cec),
+             "any weights and inputs", ("lstm-nfg",), "the identity matrix, exactly", nfg_cec),
     Identity("cifg-coupling", "CIFG: i = 1 - f, so c_t = f c_{t-1} + (1 - f) g and dc/dc = diag(f)",
-             "any weights and inputs", ("lstm-cifg",), "NumPy from the parameters", _cifg),
+             "any weights and inputs", ("lstm-cifg",), "NumPy from the parameters", cifg),
     Identity("gru-update", "GRU: h_t = (1 - z) n + z h_{t-1}",
              "any weights and inputs; PyTorch (reset after the matmul) and Cho conventions",
-             ("gru", "gru-cho"), "NumPy from the parameters", _gru_update),
+             ("gru", "gru-cho"), "NumPy from the parameters", gru_update),
     Identity("gru-leak", "GRU leak path: the direct edge of d h_t/d h_{t-1} is diag(z); "
              "with W_hh = 0 it is the whole one-step Jacobian",
              "SymPy part: any weights; numeric part: W_hh = 0", ("gru", "gru-cho"),
-             "SymPy simplification; z in NumPy", _gru_leak, zero_recurrence=True),
+             "SymPy simplification; z in NumPy", gru_leak, zero_recurrence=True),
     Identity("mgu-leak", "minimal gated unit: h_t = (1 - f) h_{t-1} + f n, so the direct edge of "
              "d h_t/d h_{t-1} is diag(1 - f); with W_hh = 0 it is the whole one-step Jacobian",
              "SymPy part: any weights; numeric part: W_hh = 0", ("mgu",),
-             "SymPy simplification; f in NumPy", _mgu_leak, zero_recurrence=True),
+             "SymPy simplification; f in NumPy", mgu_leak, zero_recurrence=True),
     Identity("finite-differences", "backward pass = central finite differences",
              "the cell is differentiable at the point; float64 differences", (),
-             "central differences of the forward pass", _fd),
+             "central differences of the forward pass", finite_differences),
     Identity("adjoint", "JVP and VJP are adjoint: <J v, w> = <v, J^T w>",
              "any weights, inputs, directions v and cotangents w", (),
-             "Cell.backward (VJP) against tangent propagation (JVP)", _adjoint),
+             "Cell.backward (VJP) against tangent propagation (JVP)", adjoint),
     Identity("pytorch", "float64 forward and gradients = PyTorch autograd",
              "float64; the cells PyTorch has (rnn, rnn-relu, lstm, gru)",
-             ("rnn", "rnn-relu", "lstm", "gru"), "torch.nn.RNN/LSTM/GRU autograd", _torch),
+             ("rnn", "rnn-relu", "lstm", "gru"), "torch.nn.RNN/LSTM/GRU autograd", pytorch),
 ]}
 
 
@@ -179,7 +179,7 @@ def check_identity(key: str, cell, x, state0=None, *, method: str = "both",
     res = result if result is not None else CheckResult(
         key, ident.statement, ident.conditions)
     res.examples += 1
-    ident.run(res, _Point(cell, x, state0, method))
+    ident.run(res, Point(cell, x, state0, method))
     return res.raise_if_failed() if raise_on_failure else res
 
 
@@ -241,9 +241,9 @@ def check_identities(cell_name, *, identities=None, examples: int = 10, seed: in
         for e in range(n):
             cell, x, s0 = draw_case(spec, rng, dtype=case_dtype, max_length=max_length,
                                     max_hidden=max_hidden, zero_recurrence=ident.zero_recurrence)
-            before = res._ratio
+            before = res.ratio
             check_identity(k, cell, x, s0, method=method, raise_on_failure=False, result=res)
-            if res._ratio > before:
+            if res.ratio > before:
                 res.where = {"example": e, **res.where}
             if res.verdict == INCONCLUSIVE:
                 break

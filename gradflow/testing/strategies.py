@@ -251,10 +251,9 @@ def states(cell, *, batch_size=1, scale: float = 1.0) -> st.SearchStrategy[tuple
     >>> states(cell, batch_size=1).example()  # doctest: +SKIP
     (array([[0.5, 0. ]]), array([[-1. ,  0.25]]))
     """
-    from ..cell import Cell
+    from ..cell import as_cell
 
-    if not isinstance(cell, Cell):
-        raise InvalidArgumentError(f"`cell` must be a gradflow.Cell; got {type(cell).__name__}")
+    as_cell(cell)
     B = _int_range("batch_size", batch_size)[0]
     sc = _float_range("scale", scale, minimum=0.0)[0]
     one = hnp.arrays(cell.dtype, (B, cell.hidden_size), elements=_elements(cell.dtype, sc))
