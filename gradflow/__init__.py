@@ -37,13 +37,17 @@ _NAMES = {
     "Grads": "gradflow.cell",
     "CellSpec": "gradflow.symbolic.spec",
     "define_cell": "gradflow.cells",
+    "Network": "gradflow.network",
+    "NetworkTrace": "gradflow.network",
+    "NetworkGrads": "gradflow.network",
     **{name: "gradflow.flow" for name in _FLOW},
 }
 _SUBMODULES = ("cells", "interop", "symbolic", "codegen", "config", "testing", "flow", "spectra",
                "tasks", "train", "report")
 
 __all__ = [
-    "Cell", "Trace", "Grads", "CellSpec", "define_cell", "cells", "interop", *_FLOW,
+    "Cell", "Trace", "Grads", "CellSpec", "define_cell", "Network", "NetworkTrace", "NetworkGrads",
+    "cells", "interop", *_FLOW,
     "GradflowError", "ShapeError", "DTypeError", "NonFiniteError", "UnknownCellError",
     "InvalidArgumentError", "SpecError", "CodegenError", "GradflowWarning", "CacheWarning",
     "__version__",

@@ -22,7 +22,7 @@ LAYERS = [
      "gradflow._processes", "gradflow._lazy", "gradflow._version"),
     ("gradflow.symbolic",),
     ("gradflow.codegen",),
-    ("gradflow.cells", "gradflow.cell", "gradflow._cells_cli"),
+    ("gradflow.cells", "gradflow.cell", "gradflow.network", "gradflow._cells_cli"),
     ("gradflow.flow", "gradflow.train", "gradflow.interop"),
     ("gradflow.testing",),
     ("gradflow.report", "gradflow.studies"),
@@ -177,6 +177,16 @@ def _private_uses(name: str, path: Path):
     """(line, text) of every use of another module's private name in the module."""
     tree = ast.parse(path.read_text(), str(path))
     local = {n.name for n in ast.walk(tree) if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
+    # the module's own private names: its functions and methods, the attributes its code
+    # assigns (self._x = ...), its dataclass fields and slots
+    own = set(local)
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store):
+            own.add(n.attr)
+        elif isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name):
+            own.add(n.target.id)
+        elif isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value.startswith("_"):
+            own.add(n.value)  # __slots__ entries, __dict__.update keys
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
@@ -194,7 +204,7 @@ def _private_uses(name: str, path: Path):
             owner = node.value
             if isinstance(owner, ast.Name) and owner.id in ("self", "cls", *local):
                 continue
-            if attr in FOREIGN_PRIVATE:
+            if attr in FOREIGN_PRIVATE or attr in own:
                 continue
             found.append((node.lineno, f".{attr}"))
     return found

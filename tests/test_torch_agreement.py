@@ -100,11 +100,10 @@ def test_round_trip_copies_parameters():
 
 
 def test_interop_rejects_what_it_cannot_convert():
-    with pytest.raises(gradflow.InvalidArgumentError, match="num_layers=1"):
-        from_torch(torch.nn.LSTM(3, 4, num_layers=2))
+    assert isinstance(from_torch(torch.nn.LSTM(3, 4, num_layers=2)), gradflow.Network)
     with pytest.raises(gradflow.InvalidArgumentError, match="proj_size"):
         from_torch(torch.nn.LSTM(3, 4, proj_size=2))
-    with pytest.raises(gradflow.InvalidArgumentError, match="torch.nn.RNN, LSTM or GRU"):
+    with pytest.raises(gradflow.InvalidArgumentError, match="contains no nn.RNN, nn.LSTM or nn.GRU"):
         from_torch(torch.nn.Linear(3, 4))
-    with pytest.raises(gradflow.InvalidArgumentError, match="no PyTorch counterpart"):
+    with pytest.raises(gradflow.InvalidArgumentError, match="PyTorch does not have"):
         to_torch(gradflow.Cell("mgu", 3, 4))
