@@ -43,3 +43,56 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
     namespace: dict = {}
     for block in blocks:
         exec(compile(block, str(readme), "exec"), namespace)  # noqa: S102
+
+
+#: what each command of the README must do when run as written from the repository:
+#: (exit status, phrases its output must hold); None: not run here, with the reason
+README_COMMANDS = {
+    "gradflow report": None,  # minutes; the quick report runs in tests/test_analysis.py
+    "gradflow verify my_module:make_lstm --kind lstm": None,  # a placeholder for the user's own
+    "gradflow verify lstm": (0, ["OK: all", "cell-path"]),
+    "gradflow cells lstm": (0, ["dc/dc: diag(f)", "c_t = c_prev*f + g*i"]),
+    "gradflow verify tests/user_impls/torch_lstm.py:correct --kind lstm": (0, ["OK: all"]),
+    "gradflow verify tests/user_impls/torch_lstm.py:wrong_gate_order --kind lstm":
+        (1, ["FAILED", "'gate order'", "i f o g instead of i f g o"]),
+    "gradflow train adding --cell lstm --length 100":
+        (0, ["recipe: lstm, H=16, forget-gate bias 3, input-gate bias -3",
+             "stopping rule met: yes after 47,648 training sequences", "0 wrong of 2,560"]),
+}
+
+
+def _readme_commands() -> list[str]:
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+        for line in block.splitlines():
+            line = line.split("#", 1)[0].strip()
+            for part in line.split("&&"):
+                part = part.strip()
+                if part.startswith("gradflow "):
+                    commands.append(part)
+    commands += re.findall(r"`(gradflow (?:verify|train|cells) [^`]+)`", text)
+    return list(dict.fromkeys(commands))
+
+
+def test_every_readme_command_has_a_documented_outcome():
+    missing = [c for c in _readme_commands() if c not in README_COMMANDS]
+    assert missing == []
+
+
+@pytest.mark.parametrize("command", [c for c, v in README_COMMANDS.items() if v is not None])
+def test_readme_commands_do_what_it_says(command):
+    import shlex
+    import subprocess
+    import sys
+
+    status, phrases = README_COMMANDS[command]
+    argv = [sys.executable, "-m", "gradflow", *shlex.split(command)[1:]]
+    if "train" in argv:
+        argv.append("--quiet")
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=900,
+                          cwd=Path(__file__).resolve().parents[1])
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == status, out
+    for phrase in phrases:
+        assert phrase in out, (phrase, out)

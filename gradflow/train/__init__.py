@@ -24,6 +24,7 @@ from .loop import Model as Model
 from .loop import TrainResult as TrainResult
 from .loop import evaluate as evaluate
 from .loop import initial_biases as initial_biases
+from .loop import recipe as recipe
 from .loop import train as train
 from .losses import Readout as Readout
 from .losses import loss_fn as loss_fn
@@ -36,6 +37,6 @@ from .optim import global_norm as global_norm
 from .probe import lag_curve as lag_curve
 from .probe import state_gradient_log10_norms as state_gradient_log10_norms
 
-__all__ = ["Model", "TrainResult", "train", "evaluate", "initial_biases", "SGD", "Adam", "Readout",
+__all__ = ["recipe", "Model", "TrainResult", "train", "evaluate", "initial_biases", "SGD", "Adam", "Readout",
            "clip_by_global_norm", "global_norm", "loss_fn", "mse_loss", "xent_loss",
            "lag_curve", "state_gradient_log10_norms"]
