@@ -33,7 +33,8 @@ def get(name) -> CellSpec:
     if spec is None:
         import difflib
 
-        close = difflib.get_close_matches(name, names(), n=3)
+        lower = {n.lower(): n for n in names()}
+        close = [lower[m] for m in difflib.get_close_matches(name.lower(), list(lower), n=3)]
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
         raise UnknownCellError(
             f"unknown cell {name!r}; expected one of {names()}.{hint}"

@@ -23,6 +23,8 @@ def test_errors_derive_from_builtins():
 
 
 def test_unknown_cell_suggests_names():
+    with pytest.raises(errors.UnknownCellError, match=r"unknown cell 'LSTM'.*Did you mean 'lstm'"):
+        gradflow.Cell("LSTM", 1, 1)
     with pytest.raises(errors.UnknownCellError, match=r"unknown cell 'lstn'.*Did you mean 'lstm'"):
         gradflow.Cell("lstn", 3, 4)
 

@@ -122,3 +122,18 @@ def test_subprocess_exit_status(torch):
         cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 1, proc.stderr
     assert "'gate order'" in proc.stdout.splitlines()[-1]
+
+
+def test_an_undecided_property_is_not_counted_as_held():
+    """Without PyTorch the 'pytorch' identity is inconclusive: the summary says so."""
+    from .subproc import run_python
+
+    proc = run_python("""
+        import sys
+        sys.modules["torch"] = None  # import torch raises ImportError
+        from gradflow.cli import main
+        raise SystemExit(main(["verify", "rnn", "--examples", "1"]))
+    """, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "OK: all" not in proc.stdout
+    assert "could not be decided: 'pytorch'" in proc.stdout

@@ -20,7 +20,8 @@ is searched first) or a path to a ``.py`` file; ``function`` names
   or a zero-argument callable returning one.
 
 The command prints a table (property, examples tried, worst error, tolerance, verdict),
-then the details of every failed property, and exits with status 1 when one failed.
+then the details of every failed property, and exits with status 1 when one failed, 2
+when the check could not run (a target that does not import, a factory that raises).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ KINDS = ("lstm", "gru", "rnn", "rnn-relu")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.epilog = __doc__.split("Usage::", 1)[1]
+    # the module documentation's usage and protocol, without reStructuredText's markup
+    parser.epilog = "usage examples:" + __doc__.split("Usage::", 1)[1].replace("``", "")
     parser.add_argument("target", nargs="?", default=None, metavar="CELL | module:function",
                         help="a catalogue cell name, or your implementation (default: every cell)")
     parser.add_argument("--kind", choices=KINDS, default=None,
@@ -158,6 +160,14 @@ def run(args) -> int:
         broke = ", ".join(f"{r.name!r}" + (f" ({s})" if len(reports) > 1 else "") for s, r in failed)
         print(f"FAILED: {len(failed)} properties broke: {broke}")
         return 1
+    from ._result import INCONCLUSIVE
+
     total = sum(len(r) for r in reports)
-    print(f"OK: all {total} properties held")
+    unsure = [(rep.subject, r) for rep in reports for r in rep if r.verdict == INCONCLUSIVE]
+    if unsure:
+        names = ", ".join(f"{r.name!r}" + (f" ({s})" if len(reports) > 1 else "") for s, r in unsure)
+        print(f"OK: {total - len(unsure)} of {total} properties held; {len(unsure)} could not be "
+              f"decided: {names} (see the notes above)")
+    else:
+        print(f"OK: all {total} properties held")
     return 0
