@@ -15,14 +15,6 @@ CELLS = ("rnn", "lstm", "gru")
 COLORS = {"rnn": "tab:red", "lstm": "tab:blue", "gru": "tab:green"}
 STYLES = {"rnn": ("o", "-", 6), "lstm": ("s", "--", 10), "gru": ("^", "-", 6)}
 
-#: one recipe for every cell: the same hidden size, optimizer, batch, clipping and budget
-RECIPE = {"hidden": 16, "batch_size": 32, "optimizer": "adam", "lr": 0.01, "clip": 1.0,
-          "window": 2000}
-#: gate biases at initialisation (the only per-cell choice): LSTM forget gate open and
-#: input gate mostly shut (the 1997 nets began with negative input-gate biases); the
-#: GRU's update gate z (its forget-like gate, h = (1 - z) n + z h_prev) open.
-BIASES = {"rnn": {}, "lstm": {"forget_bias": 3.0, "input_bias": -3.0}, "gru": {"forget_bias": 3.0}}
-
 
 def _grid(config: StudyConfig):
     if config.quick:
@@ -43,17 +35,17 @@ def _one(task_name: str, T: int, cell_name: str, budget: int, test: int, probes:
     from gradflow.train import tasks
 
     task = tasks.get(task_name, length=T)
-    b = BIASES[cell_name]
-    cell = gradflow.Cell(cell_name, task.input_size, RECIPE["hidden"], seed=seed,
-                         forget_bias=b.get("forget_bias"))
-    train.initial_biases(cell, input_bias=b.get("input_bias"))
+    rec = train.recipe(cell_name)  # the same settings for every cell but the gate biases
+    cell = gradflow.Cell(cell_name, task.input_size, rec["hidden_size"], seed=seed,
+                         forget_bias=rec["forget_bias"])
+    train.initial_biases(cell, input_bias=rec["input_bias"])
     # load the kernels (and the BLAS they call) before limiting BLAS threads: the limit
     # applies only to libraries already loaded
     tmp = cell.copy()
     tmp.backward(tmp.forward(np.zeros((1, 1, task.input_size))), np.zeros((1, 1, cell.hidden_size)))
     with threadpool_limits(1):
-        r = train.train(cell, task, batch_size=RECIPE["batch_size"], optimizer=RECIPE["optimizer"],
-                        lr=RECIPE["lr"], clip=RECIPE["clip"], window=RECIPE["window"],
+        r = train.train(cell, task, batch_size=rec["batch_size"], optimizer=rec["optimizer"],
+                        lr=rec["lr"], clip=rec["clip"], window=rec["window"],
                         max_sequences=budget, test_size=test, probes=probes, seed=seed,
                         verbose=False)
     h = r.history
@@ -205,7 +197,9 @@ def run(config: StudyConfig) -> Section:
                 "gated cells leave abruptly and the tanh RNN never leaves.", d3)
 
     text = _text(results, by, budget)
-    data = {"recipe": RECIPE, "biases": BIASES, "budget": budget,
+    from gradflow.train import recipe
+
+    data = {"recipes": {c: recipe(c) for c in CELLS}, "budget": budget,
             "runs": [{k: v for k, v in r.items() if k != "history"} for r in results]}
     return Section("training", TITLE, text, [f1, f2, f3], [table], data)
 
