@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["inputs", "lag_grid", "band", "grid", "seed_of", "fmt"]
+__all__ = ["inputs", "lag_grid", "grid", "seed_of", "fmt"]
 
 
 def seed_of(base: int, *parts) -> int:
@@ -24,12 +24,6 @@ def lag_grid(T: int, dense: int = 40, total: int = 120) -> np.ndarray:
     dense = min(dense, T)
     rest = np.geomspace(max(dense, 1), T, max(total - dense, 2)).round().astype(np.int64)
     return np.unique(np.r_[np.arange(dense + 1), rest, T]).astype(np.int64)
-
-
-def band(values: np.ndarray, axis: int = 1, q=(0.1, 0.9)) -> tuple:
-    """(median, low quantile, high quantile) over `axis`."""
-    v = np.asarray(values, dtype=np.float64)
-    return (np.median(v, axis=axis), np.quantile(v, q[0], axis=axis), np.quantile(v, q[1], axis=axis))
 
 
 def grid(func, jobs: list[dict], n_jobs: int = 1) -> list:

@@ -7,7 +7,7 @@ import numpy as np
 
 from gradflow.report import Figure, Section, StudyConfig, Table
 
-from ._common import band, fmt, grid, inputs, lag_grid, seed_of
+from ._common import fmt, grid, inputs, lag_grid, seed_of
 
 TITLE = "The cell-state path: Π f against the full Jacobian"
 
@@ -45,7 +45,7 @@ def decompose(label: str, cell: str, bias, zero_w: bool, seed: int, T: int, H: i
 
 
 def run(config: StudyConfig) -> Section:
-    from gradflow.report.style import new_figure
+    from gradflow.plot import band_summary, new_figure
 
     s = sizes(config)
     lags = lag_grid(s["T"], dense=30, total=80)
@@ -77,7 +77,7 @@ def run(config: StudyConfig) -> Section:
 
     d2 = {"setup": [], "lag": [], "share_median": [], "share_q10": [], "share_q90": []}
     for lab, *_ in SETUPS:
-        med, lo, hi = band(res[lab]["share"])
+        med, lo, hi = band_summary(res[lab]["share"])
         axes[1].plot(lags, med, color=colors[lab], label=lab)
         axes[1].fill_between(lags, lo, hi, color=colors[lab], alpha=0.15, lw=0)
         d2["setup"] += [lab] * len(lags)

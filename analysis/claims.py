@@ -111,7 +111,7 @@ def mitigates(s, seed, n_seeds) -> dict:
 
 
 def run(config: StudyConfig) -> Section:
-    from gradflow.report.style import new_figure
+    from gradflow.plot import new_figure
 
     from .derivations import parameter_counts
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from gradflow.report import Figure, Section, StudyConfig, Table
 
-TITLE = "Derivations: the cells' equations and one-step Jacobians"
+TITLE = "Appendix: the cells' equations and one-step Jacobians"
 
 #: the cells shown with equations in the quick report (all in the default one)
 QUICK_CELLS = ("rnn", "lstm", "lstm-nfg", "gru")
@@ -33,7 +33,7 @@ def parameter_counts(names, hidden: int = SIZE, inputs: int = SIZE) -> list[dict
 
 def run(config: StudyConfig) -> Section:
     from gradflow import cells
-    from gradflow.report.style import cell_color, new_figure
+    from gradflow.plot import cell_color, new_figure
 
     names = list(cells.names())
     shown = [n for n in names if not config.quick or n in QUICK_CELLS]
@@ -69,8 +69,11 @@ def run(config: StudyConfig) -> Section:
         spec = cells.get(name)
         eq, jac = spec.latex(), spec.jacobian().latex()
         data["latex"][name] = {"equations": eq, "jacobian": jac}
-        text += ["", f"### `{name}`: {spec.description}", "", "Equations:", "",
-                 "$$", eq, "$$", "", "One-step Jacobian blocks:", "", "$$", jac, "$$"]
+        # each cell's derivation folds away: the report's results come first
+        text += ["", "<details open>" if name == "lstm" else "<details>",
+                 f"<summary>`{name}`: {spec.description}</summary>", "", "Equations:", "",
+                 "$$", eq, "$$", "", "One-step Jacobian blocks:", "", "$$", jac, "$$", "",
+                 "</details>"]
     if config.quick:
         text += ["", "(Quick report: equations of " + ", ".join(f"`{n}`" for n in shown)
                  + " only; the default report shows every catalogue cell.)"]
@@ -83,12 +86,12 @@ def run(config: StudyConfig) -> Section:
                r["recurrent"], r["total"], round(r["total"] / base["total"], 3)] for r in counts],
         caption=f"Parameter counts at input size = hidden size = {SIZE}, from `Cell.param_shapes()`.",
     )
-    fig, ax = new_figure(width=6.4, height=3.0)
+    fig, ax = new_figure(width=6.4, height=3.4)
     ratios = [r["total"] / base["total"] for r in counts]
     ax.bar(range(len(counts)), ratios, color=[cell_color(r["cell"]) for r in counts])
     ax.axhline(4.0, color="k", lw=0.8, ls="--")
     ax.set_xticks(range(len(counts)), [r["cell"] for r in counts], rotation=45, ha="right")
-    ax.set_ylabel("parameters / parameters of rnn (ratio)")
+    ax.set_ylabel("parameters / rnn's (ratio)")
     ax.set_xlabel("cell")
     ax.set_title(f"Parameters relative to the vanilla RNN (D = H = {SIZE})")
     figure = Figure(

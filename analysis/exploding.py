@@ -55,7 +55,7 @@ def measure(radius: float, seed: int, T: int, H: int, D: int, B: int, input_scal
 
 
 def run(config: StudyConfig) -> Section:
-    from gradflow.report.style import new_figure
+    from gradflow.plot import LAG_LABEL, LAG_NORM_LABEL, new_figure
 
     s = sizes(config)
     lags = lag_grid(s["T"], dense=30, total=80)
@@ -76,13 +76,14 @@ def run(config: StudyConfig) -> Section:
         }
     import matplotlib
 
-    cmap = matplotlib.colormaps["coolwarm"]
+    # a sequential map without its pale end, so that every radius stays visible
+    cmap = matplotlib.colormaps["plasma"]
     radii = s["radii"]
     fig, ax = new_figure(width=6.4, height=3.6)
     d1 = {"radius": [], "lag": [], "measured_median": [], "measured_max": [], "pascanu_bound": []}
     shown = [r for r in radii if r in (0.5, 0.9, 1.1, 1.5, 3.0)]
     for r in shown:
-        col = cmap((np.log(r) - np.log(0.5)) / (np.log(3.0) - np.log(0.5)))
+        col = cmap(0.85 * (np.log(r) - np.log(0.5)) / (np.log(3.0) - np.log(0.5)))
         med = np.median(res[r]["log10_h"], axis=1)
         mx = np.max(res[r]["log10_h"], axis=1)
         bound = lags * res[r]["bound"]
@@ -95,8 +96,8 @@ def run(config: StudyConfig) -> Section:
         d1["pascanu_bound"] += bound.tolist()
     ax.set_ylim(bottom=max(-60.0, min(d1["measured_median"]) - 2),
                 top=min(60.0, max(d1["pascanu_bound"]) + 2))
-    ax.set_xlabel("lag k (time steps)")
-    ax.set_ylabel(r"$\log_{10}\,\|\partial h_T/\partial h_{T-k}\|_2$ (dimensionless)")
+    ax.set_xlabel(LAG_LABEL)
+    ax.set_ylabel(LAG_NORM_LABEL)
     ax.set_title("measured (solid) vs bound k·log10(γ‖W_hh‖₂) (dashed)")
     ax.legend(frameon=False, fontsize=7)
     figure = Figure(

@@ -46,7 +46,7 @@ def horizons(bias: float, seed: int, T: int, H: int, D: int, B: int) -> dict:
 
 
 def run(config: StudyConfig) -> Section:
-    from gradflow.report.style import new_figure
+    from gradflow.plot import new_figure
 
     s = sizes(config)
     jobs = [dict(bias=b, seed=seed_of(config.seed, "bias", k), T=s["T"], H=s["H"], D=s["D"],

@@ -30,12 +30,13 @@ def spectra(cell: str, seed: int, T: int, H: int, D: int, B: int, lags) -> dict:
         x = inputs(seed + 1, T, B, D)
         sv = gradflow.jacobian_singular_values(c, x, lags)
         ly = gradflow.lyapunov_spectrum(c, x)
-        return {"sv": sv.log10, "floor": sv.log10_floor, "lyap": ly.log10_per_step,
+        return {"sv": sv, "lyap": ly.log10_per_step,
                 "converged": ly.converged, "drift": float(np.max(np.abs(ly.drift)))}
 
 
 def run(config: StudyConfig) -> Section:
-    from gradflow.report.style import cell_color, new_figure
+    from gradflow.plot import (cell_color, lyapunov, new_figure, singular_value_labels,
+                               singular_values)
 
     s = sizes(config)
     jobs = [dict(cell=c, seed=seed_of(config.seed, "spectra", c), T=s["T"], H=s["H"], D=s["D"],
@@ -43,24 +44,21 @@ def run(config: StudyConfig) -> Section:
     res = dict(zip(CELLS, grid(spectra, jobs, config.n_jobs)))
 
     lags = s["lags"]
-    fig, axes = new_figure(ncols=len(lags), width=8.0, height=3.2, sharey=False)
+    fig, axes = new_figure(ncols=len(lags), width=2.2 * len(lags) + 1.0, height=3.4)
+    singular_value_labels(fig)
     d1 = {"cell": [], "lag": [], "index": [], "log10_singular_value": []}
     unresolved = 0
-    for a, (ax, k) in enumerate(zip(axes, lags)):
-        for c in CELLS:
-            v = np.median(res[c]["sv"][a], axis=0)  # (H,) median over the batch
-            floor = float(np.max(res[c]["floor"][a]))
-            keep = np.isfinite(v) & (v > floor)
+    for c in CELLS:
+        sv = res[c]["sv"]
+        singular_values(sv, axes=axes, color=cell_color(c), label=c)
+        for a, k in enumerate(lags):
+            v = np.median(sv.log10[a], axis=0)  # (H,) median over the batch, as drawn
+            keep = np.isfinite(v) & (v > float(np.max(sv.log10_floor[a])))
             unresolved += int(np.sum(~keep))
-            idx = np.arange(1, v.size + 1)[keep]
-            ax.plot(idx, v[keep], color=cell_color(c), label=c, marker=".", ms=3)
             d1["cell"] += [c] * int(keep.sum())
             d1["lag"] += [k] * int(keep.sum())
-            d1["index"] += idx.tolist()
+            d1["index"] += np.arange(1, v.size + 1)[keep].tolist()
             d1["log10_singular_value"] += v[keep].tolist()
-        ax.set_title(f"lag k = {k}")
-        ax.set_xlabel("singular value index i (1 = largest)")
-        ax.set_ylabel(r"$\log_{10}\,\sigma_i(\partial h_T/\partial h_{T-k})$ (dimensionless)")
     axes[0].legend(frameon=False, fontsize=7)
     fig1 = Figure(
         name="singular_values", figure=fig, data=d1,
@@ -76,19 +74,16 @@ def run(config: StudyConfig) -> Section:
     d2 = {"cell": [], "fraction": [], "exponent_log10_per_step": []}
     rows = []
     for c in CELLS:
-        lam = np.median(res[c]["lyap"], axis=0)
+        lyapunov(res[c]["lyap"], ax=ax2, color=cell_color(c), label=c)
+        lam = np.median(res[c]["lyap"], axis=0)  # as drawn
         keep = np.isfinite(lam)
         frac = (np.arange(1, lam.size + 1) / lam.size)[keep]
-        ax2.plot(frac, lam[keep], color=cell_color(c), label=c)
         d2["cell"] += [c] * int(keep.sum())
         d2["fraction"] += frac.tolist()
         d2["exponent_log10_per_step"] += lam[keep].tolist()
         rows.append([c, lam.size, round(float(lam[0]), 4), round(float(np.median(lam[keep])), 3),
                      int(np.sum(lam > -1e-3)), bool(np.all(res[c]["converged"])),
                      round(res[c]["drift"], 5)])
-    ax2.axhline(0.0, color="k", lw=0.6)
-    ax2.set_xlabel("exponent index / state dimension S·H (fraction)")
-    ax2.set_ylabel("Lyapunov exponent (log10 per time step)")
     ax2.set_title(f"Lyapunov spectra of the full state, T = {s['T']}")
     ax2.legend(frameon=False, fontsize=7)
     fig2_ = Figure(

@@ -7,7 +7,7 @@ import numpy as np
 
 from gradflow.report import Figure, Section, StudyConfig, Table
 
-from ._common import band, fmt, grid, inputs, lag_grid, seed_of
+from ._common import fmt, grid, inputs, lag_grid, seed_of
 
 TITLE = "Vanishing with lag: gradient norms against lag at initialisation"
 
@@ -33,7 +33,7 @@ def lag_norms(cell: str, seed: int, T: int, H: int, D: int, B: int, lags) -> np.
 
 
 def run(config: StudyConfig) -> Section:
-    from gradflow.report.style import cell_color, new_figure
+    from gradflow.plot import band_summary, cell_color, lag_map, new_figure
 
     s = sizes(config)
     lags = lag_grid(s["T"])
@@ -47,9 +47,8 @@ def run(config: StudyConfig) -> Section:
     data = {"cell": [], "lag": [], "median": [], "q10": [], "q90": []}
     rows, slopes = [], {}
     for c in CELLS:
-        med, lo, hi = band(per_cell[c])
-        ax.plot(lags, med, color=cell_color(c), label=c)
-        ax.fill_between(lags, lo, hi, color=cell_color(c), alpha=0.2, lw=0)
+        med, lo, hi = band_summary(per_cell[c])
+        lag_map(per_cell[c], lags, ax=ax, label=c, color=cell_color(c))
         data["cell"] += [c] * len(lags)
         data["lag"] += lags.tolist()
         data["median"] += med.tolist()
@@ -63,8 +62,6 @@ def run(config: StudyConfig) -> Section:
         rows.append([c, *(round(float(at.get(k, np.nan)), 2) for k in (10, 100)),
                      round(float(med[-1]), 1), round(float(slope), 4),
                      round(float(-1.0 / slope), 1) if slope < 0 else "∞"])
-    ax.set_xlabel("lag k (time steps)")
-    ax.set_ylabel(r"$\log_{10}\,\|\partial h_T/\partial h_{T-k}\|_2$ (dimensionless)")
     ax.set_title(f"At initialisation: H = {s['H']}, T = {s['T']}, "
                  f"{s['seeds']} seeds × {s['B']} sequences")
     ax.legend(frameon=False)

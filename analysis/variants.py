@@ -37,7 +37,7 @@ def flow(cell: str, bias, seed: int, T: int, H: int, D: int, B: int, lags) -> di
 
 
 def run(config: StudyConfig) -> Section:
-    from gradflow.report.style import cell_color, new_figure
+    from gradflow.plot import cell_color, new_figure
 
     s = sizes(config)
     lags = lag_grid(s["T"], dense=20, total=60)

@@ -43,7 +43,7 @@ _NAMES = {
     **{name: "gradflow.flow" for name in _FLOW},
 }
 _SUBMODULES = ("cells", "interop", "symbolic", "codegen", "config", "testing", "flow", "spectra",
-               "tasks", "train", "report")
+               "tasks", "train", "report", "plot")
 
 __all__ = [
     "Cell", "Trace", "Grads", "CellSpec", "define_cell", "Network", "NetworkTrace", "NetworkGrads",

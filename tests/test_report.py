@@ -231,7 +231,7 @@ def test_studies_come_from_the_package_entry_points_or_a_folder(studies, tmp_pat
     monkeypatch.chdir(tmp_path)
     own = discovery.collect()
     assert own[0].package == "gradflow.studies" and "stray" not in own[0].keys
-    assert own[0].keys[:3] == ["derivations", "vanishing", "cell_state"]
+    assert own[0].keys[:3] == ["vanishing", "cell_state", "forget_bias"]
     # another package's studies, declared in the entry-point group
     site = tmp_path / "site"
     (site / "other_studies").mkdir(parents=True)
@@ -472,3 +472,26 @@ def test_worker_processes_end_with_a_killed_report(studies, tmp_path):
         time.sleep(0.5)
         alive = [w for w in workers if running(w)]
     assert alive == [], f"worker processes {alive} outlived the killed report"
+
+
+def test_layout_rules_find_cut_off_and_overlapping_text():
+    from gradflow.plot import new_figure
+    from gradflow.report.style import layout_problems
+
+    fig, ax = new_figure(width=3.0, height=1.2)
+    ax.plot([0, 1], [0, 1])
+    ax.set_ylabel("a label far too long for so short a figure (units)")
+    ax.set_xlabel("x (1)")
+    assert any("cut off" in p for p in layout_problems(fig))
+    fig, axes = new_figure(ncols=3, width=4.0, height=2.0)
+    for a in axes:
+        a.plot([0, 1], [0, 1])
+        a.set_xlabel("a long x label under every narrow panel")
+        a.set_ylabel("y (1)")
+    assert any("overlaps" in p for p in layout_problems(fig))
+    fig, axes = new_figure(ncols=2, width=6.0, height=3.0)
+    for a in axes:
+        a.plot([0, 1], [0, 1])
+    fig.supxlabel("a shared x label (1)")
+    fig.supylabel("y (1)")
+    assert layout_problems(fig) == []

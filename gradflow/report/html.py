@@ -39,6 +39,8 @@ th{background:#f5f5f5}
 .note{color:#666;font-size:.88em}
 .toc li{margin:.1em 0}
 .failed{background:#fff4f4;border-left:3px solid #c33;padding:.3em .6em}
+details{margin:.7em 0;border:1px solid #e6e6e6;border-radius:4px;padding:.2em .8em}
+summary{cursor:pointer;font-weight:600;padding:.2em 0}
 """
 
 #: equations rendered, simplified and left as source by the current :func:`to_html` call
@@ -152,9 +154,15 @@ def markdown_to_html(md: str) -> str:
         m_head = re.match(r"^(#{1,4})\s+(.*)$", stripped)
         m_ul = re.match(r"^[-*]\s+(.*)$", stripped)
         m_ol = re.match(r"^\d+\.\s+(.*)$", stripped)
+        m_summary = re.match(r"^<summary>(.*)</summary>$", stripped)
         if not stripped:
             flush_para()
             flush_list()
+        elif stripped in ("<details>", "<details open>", "</details>") or m_summary:
+            # collapsible blocks pass through (their summary line as inline Markdown)
+            flush_para()
+            flush_list()
+            out.append(f"<summary>{_inline(m_summary.group(1))}</summary>" if m_summary else stripped)
         elif m_head:
             flush_para()
             flush_list()

@@ -19,8 +19,8 @@ __all__ = ["Rendered", "latex_rows", "simplify", "split_terms", "render_display"
            "render_inline", "mathtext_ok"]
 
 #: Font size of display equations (points) and the widest row before it is broken.
-DISPLAY_SIZE = 12.0
-INLINE_SIZE = 11.0
+DISPLAY_SIZE = 14.0
+INLINE_SIZE = 12.0
 MAX_WIDTH_PT = 640.0
 
 _ENV = re.compile(r"\\(begin|end)\{(aligned|align\*?|gathered|split|equation\*?)\}")
@@ -240,9 +240,42 @@ def _draw(lines, size, pad=3.0, gap=5.0, fmt="svg") -> tuple[bytes, float, float
     return buf.getvalue(), width, total
 
 
+_FUNCTION = re.compile(r"(\\(?:tanh|sigma|exp|log|sin|cos)(?:\^\{[^{}]*\})?|\\operatorname\{[^{}]*\})\{\\left\(")
+
+
+def display_form(latex: str) -> str:
+    """`latex` as a display equation reads best in mathtext: fractions in display style
+    (``\\dfrac``: mathtext sets ``\\frac`` in the smaller text style), and a function's
+    argument in plain parentheses (SymPy writes ``\\tanh^{2}{\\left(c\\right)}``, which
+    mathtext sets with parentheses smaller than the text's)."""
+    latex = re.sub(r"\\frac(?=\{)", r"\\dfrac", latex)
+    out, i = [], 0
+    for m in _FUNCTION.finditer(latex):
+        start = m.end() - len("\\left(")
+        depth, j = 1, start + len("\\left(")
+        while j < len(latex) and depth:
+            if latex.startswith("\\left", j):
+                depth += 1
+            elif latex.startswith("\\right", j):
+                depth -= 1
+                if depth == 0:
+                    break
+            j += 1
+        close = latex.find(")", j)
+        if depth or close < 0 or latex[close + 1:close + 2] != "}" or m.start() < i:
+            continue
+        # plain parentheses: mathtext's smallest \left( is smaller than a text parenthesis
+        inner = latex[start + len("\\left("):j]
+        out.append(latex[i:m.end() - len("{\\left(")] + "(" + inner.strip() + ")")
+        i = close + 2
+    out.append(latex[i:])
+    return "".join(out)
+
+
 def render_display(latex: str, size: float = DISPLAY_SIZE) -> Rendered:
-    """Render a display equation (possibly ``aligned`` blocks) to one SVG."""
-    rows = latex_rows(latex)
+    """Render a display equation (possibly ``aligned`` blocks) to one SVG, in
+    :func:`display_form`."""
+    rows = latex_rows(display_form(latex))
     lines, failed, simplified = _layout_rows(rows, size)
     out = Rendered(latex=latex, simplified=simplified, failed=failed)
     if lines:

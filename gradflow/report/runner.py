@@ -21,6 +21,7 @@ from ..errors import InvalidArgumentError
 from . import output, studies
 from .section import Section, StudyConfig
 from .studies import STUDY_ORDER
+from .style import layout_problems
 from .writer import write_report
 
 __all__ = ["STUDY_ORDER", "FORMATS", "available_studies", "check_section", "run_report",
@@ -102,15 +103,19 @@ def check_section(section: Section) -> list[str]:
         axes = [ax for ax in fig.figure.get_axes() if ax.get_visible() and ax.axison]
         if not axes:
             problems.append(f"{where}: no axes")
+        # a label the figure gives all its axes (supxlabel, supylabel) counts for each
+        shared_x = fig.figure.get_supxlabel().strip()
+        shared_y = fig.figure.get_supylabel().strip()
         for k, ax in enumerate(axes):
             if ax.get_label() == "<colorbar>":
                 if not ax.get_ylabel() and not ax.get_xlabel():
                     problems.append(f"{where}: colour bar {k} has no label")
                 continue
-            if not ax.get_xlabel().strip() or not ax.get_ylabel().strip():
+            if not (ax.get_xlabel().strip() or shared_x) or not (ax.get_ylabel().strip() or shared_y):
                 problems.append(f"{where}: axes {k} lacks an x or y label")
             if not (ax.lines or ax.collections or ax.patches or ax.images):
                 problems.append(f"{where}: axes {k} is empty")
+        problems += [f"{where}: {p}" for p in layout_problems(fig.figure)]
     return problems
 
 

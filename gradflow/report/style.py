@@ -1,8 +1,9 @@
-"""One look for every figure of the report, and deterministic SVG output.
+"""One look for every figure of the report, deterministic SVG output, and the layout rules.
 
-Studies draw with :func:`new_figure` and colour cells with :func:`cell_color`; the writer
-saves with :func:`figure_svg`, which fixes the SVG id salt and drops the date so that the
-same numbers give the same bytes.
+Studies draw with :mod:`gradflow.plot` (its :func:`~gradflow.plot.new_figure` and
+:func:`~gradflow.plot.cell_color` are re-exported here); the writer saves with
+:func:`figure_svg`, which fixes the SVG id salt and drops the date so that the same numbers
+give the same bytes; :func:`layout_problems` finds text that is cut off or overlaps.
 """
 
 from __future__ import annotations
@@ -10,55 +11,10 @@ from __future__ import annotations
 import io
 from contextlib import contextmanager
 
-__all__ = ["RC", "CELL_COLORS", "cell_color", "new_figure", "figure_svg", "style", "log10_axis_label"]
+from ..plot import CELL_COLORS, RC, cell_color, new_figure  # noqa: F401  (the report's look)
 
-#: matplotlib settings of every report figure.
-RC = {
-    "svg.hashsalt": "gradflow-report",
-    "svg.fonttype": "path",
-    "font.size": 9.0,
-    "axes.titlesize": 9.5,
-    "axes.labelsize": 9.0,
-    "legend.fontsize": 8.0,
-    "xtick.labelsize": 8.0,
-    "ytick.labelsize": 8.0,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "grid.alpha": 0.25,
-    "grid.linewidth": 0.6,
-    "lines.linewidth": 1.5,
-    "figure.dpi": 100,
-    "savefig.dpi": 100,
-    "mathtext.fontset": "cm",
-    "path.simplify": True,
-}
-
-#: A fixed colour per catalogue cell, so a cell looks the same in every figure.
-CELL_COLORS = {
-    "rnn": "#d62728",
-    "rnn-relu": "#ff9896",
-    "rnn-linear": "#8c564b",
-    "lstm": "#1f77b4",
-    "lstm-nfg": "#17becf",
-    "lstm-peephole": "#9467bd",
-    "lstm-cifg": "#2ca02c",
-    "lstm-nig": "#bcbd22",
-    "lstm-nog": "#e377c2",
-    "lstm-niaf": "#7f7f7f",
-    "lstm-noaf": "#ff7f0e",
-    "gru": "#2ca02c",
-    "gru-cho": "#98df8a",
-    "mgu": "#c5b0d5",
-}
-_FALLBACK = ("#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173")
-
-
-def cell_color(name: str) -> str:
-    """The colour of cell `name` (a stable fallback for cells outside the catalogue)."""
-    if name in CELL_COLORS:
-        return CELL_COLORS[name]
-    return _FALLBACK[sum(map(ord, name)) % len(_FALLBACK)]
+__all__ = ["RC", "CELL_COLORS", "cell_color", "new_figure", "figure_svg", "style", "log10_axis_label",
+           "layout_problems"]
 
 
 @contextmanager
@@ -68,26 +24,6 @@ def style():
 
     with matplotlib.rc_context(RC):
         yield
-
-
-def new_figure(ncols: int = 1, nrows: int = 1, *, width: float = 6.4, height: float = 3.6,
-               sharex: bool = False, sharey: bool = False):
-    """A figure with a grid of axes, in the report's style, detached from pyplot.
-
-    Returns
-    -------
-    fig : matplotlib.figure.Figure
-    axes : Axes or ndarray of Axes
-        One ``Axes`` when ``ncols == nrows == 1``.
-    """
-    import matplotlib
-
-    from matplotlib.figure import Figure
-
-    with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(width, height), layout="constrained")
-        axes = fig.subplots(nrows, ncols, sharex=sharex, sharey=sharey, squeeze=True)
-    return fig, axes
 
 
 def figure_svg(fig) -> bytes:
@@ -103,3 +39,70 @@ def figure_svg(fig) -> bytes:
 def log10_axis_label(quantity: str) -> str:
     """Axis label for a base-10 logarithm of a dimensionless `quantity`."""
     return f"log10 {quantity} (dimensionless)"
+
+
+def _drawn_ticklabels(axis, lim):
+    """The tick labels of `axis` that matplotlib draws: those whose tick lies in the view."""
+    lo, hi = min(lim), max(lim)
+    pad = 1e-9 * max(abs(lo), abs(hi), 1.0)
+    out = []
+    for locs, labels in ((axis.get_majorticklocs(), axis.get_majorticklabels()),
+                         (axis.get_minorticklocs(), axis.get_minorticklabels())):
+        out += [t for loc, t in zip(locs, labels) if lo - pad <= loc <= hi + pad]
+    return out
+
+
+def _texts(fig, renderer):
+    """(owner, text, window extent) of every piece of text a reader sees in `fig`: each
+    axes' labels, title, drawn tick labels and legend (owner: the axes' index), and the
+    figure's own labels (owner: "figure")."""
+    from matplotlib.text import Text
+
+    out, seen = [], set()
+    for k, ax in enumerate(fig.get_axes()):
+        if not ax.get_visible():
+            continue
+        ticks = _drawn_ticklabels(ax.xaxis, ax.get_xlim()) + _drawn_ticklabels(ax.yaxis, ax.get_ylim())
+        every_tick = {id(t) for t in ax.get_xticklabels(which="both") + ax.get_yticklabels(which="both")}
+        for t in ax.findobj(Text):
+            seen.add(id(t))
+            if id(t) in every_tick:
+                continue  # only the drawn ones, below
+            if t.get_visible() and t.get_text().strip():
+                out.append((k, t.get_text(), t.get_window_extent(renderer)))
+        for t in ticks:
+            if t.get_visible() and t.get_text().strip():
+                out.append((k, t.get_text(), t.get_window_extent(renderer)))
+    for t in fig.findobj(Text):
+        if id(t) not in seen and t.get_visible() and t.get_text().strip():
+            out.append(("figure", t.get_text(), t.get_window_extent(renderer)))
+    return out
+
+
+def layout_problems(fig) -> list[str]:
+    """Defects a reader would see in `fig`: text cut off by the figure's edge, and text of
+    one axes overlapping text of another (labels, titles, tick labels, legends).
+
+    Returns
+    -------
+    list of str
+        One message per defect (empty when none).
+    """
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    with matplotlib.rc_context(RC):
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        texts = _texts(fig, renderer)
+    box = fig.bbox
+    problems = []
+    for owner, text, ext in texts:
+        if ext.x0 < box.x0 - 1 or ext.y0 < box.y0 - 1 or ext.x1 > box.x1 + 1 or ext.y1 > box.y1 + 1:
+            problems.append(f"{text!r} (axes {owner}) is cut off by the figure's edge")
+    for i, (o1, t1, e1) in enumerate(texts):
+        for o2, t2, e2 in texts[i + 1:]:
+            if o1 != o2 and e1.overlaps(e2):
+                problems.append(f"{t1!r} (axes {o1}) overlaps {t2!r} (axes {o2})")
+    return problems

@@ -1,0 +1,73 @@
+"""gradflow.plot: each function draws what its result holds (checked against the result's
+arrays), labels its axes, and refuses what it cannot draw."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+
+import gradflow  # noqa: E402
+from gradflow import plot  # noqa: E402
+from gradflow.errors import InvalidArgumentError  # noqa: E402
+from gradflow.report.style import layout_problems  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def results():
+    cell = gradflow.Cell("lstm", 2, 6, seed=0)
+    x = np.random.default_rng(0).standard_normal((40, 3, 2))
+    return {
+        "flow": gradflow.gradient_flow(cell, x),
+        "paths": gradflow.path_decomposition(cell, x),
+        "sv": gradflow.jacobian_singular_values(cell, x, [1, 5, 20]),
+        "lyap": gradflow.lyapunov_spectrum(cell, x),
+    }
+
+
+def test_lag_map_draws_the_median_and_the_band(results):
+    flow = results["flow"]
+    ax = plot.lag_map(flow, label="lstm")
+    (line,) = ax.get_lines()
+    np.testing.assert_array_equal(line.get_xdata(), flow.lags)
+    np.testing.assert_allclose(line.get_ydata(), np.median(flow.log10_h, axis=1))
+    assert len(ax.collections) == 1  # the band
+    assert ax.get_xlabel() and ax.get_ylabel()
+    assert layout_problems(ax.figure) == []
+    ax = plot.lag_map(flow.log10_h[:, 0], band=False)
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), flow.log10_h[:, 0])
+    with pytest.raises(InvalidArgumentError, match="which"):
+        plot.lag_map(flow, which="c")
+
+
+def test_paths_spectra_and_horizons(results):
+    pd, sv, lyap = results["paths"], results["sv"], results["lyap"]
+    ax = plot.path_decomposition(pd)
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), np.median(pd.log10_path, axis=1))
+    np.testing.assert_allclose(ax.get_lines()[1].get_ydata(), np.median(pd.log10_total, axis=1))
+    axes = plot.singular_values(sv)
+    assert len(axes) == 3 and layout_problems(axes[0].figure) == []
+    v = np.median(sv.log10[0], axis=0)
+    np.testing.assert_allclose(axes[0].get_lines()[0].get_ydata(), v[v > sv.log10_floor[0].max()])
+    ax = plot.lyapunov(lyap)
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), np.median(lyap.log10_per_step, axis=0))
+    h = gradflow.memory_horizon(np.array([[0.0, 0.0], [-1.0, -5.0], [-4.0, -6.0]]), threshold=1e-2)
+    ax = plot.horizons([*h, np.inf], label="units")
+    assert "1 beyond the longest lag" in ax.get_legend_handles_labels()[1][0]
+    with pytest.raises(InvalidArgumentError, match="PathDecomposition"):
+        plot.path_decomposition(results["flow"])
+
+
+def test_training_curves_and_heatmap():
+    task = gradflow.train.tasks.get("adding-uniform", length=10)
+    result = gradflow.train.train(gradflow.Cell("gru", task.input_size, 4, seed=0), task,
+                                  max_sequences=320, test_size=0, probes=0, verbose=False)
+    ax = plot.training_curves(result, smooth=1)
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), result.history["loss"])
+    values = np.array([[0.0, -1.0, -np.inf], [-2.0, -3.0, -4.0]])
+    ax = plot.heatmap(values)
+    img = ax.get_images()[0].get_array()
+    assert img[0, 2] == -4.0  # exact zeros drawn in the lowest colour
+    with pytest.raises(InvalidArgumentError, match="2-D"):
+        plot.heatmap(values[0])
