@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
-__all__ = ["inputs", "lag_grid", "grid", "seed_of", "fmt"]
+__all__ = ["inputs", "lag_grid", "grid", "warm", "seed_of", "fmt"]
 
 
 def seed_of(base: int, *parts) -> int:
@@ -26,18 +28,58 @@ def lag_grid(T: int, dense: int = 40, total: int = 120) -> np.ndarray:
     return np.unique(np.r_[np.arange(dense + 1), rest, T]).astype(np.int64)
 
 
-def grid(func, jobs: list[dict], n_jobs: int = 1) -> list:
-    """Run ``func(**job)`` for every job, over joblib's local processes when ``n_jobs > 1``.
+def warm(cells, dtype="float64") -> None:
+    """Compile (or load) the kernels of `cells` in this process, before worker processes
+    need them: they then load the compiled code from disk instead of compiling it each,
+    and the compilation is said once ("compiling kernels for ...")."""
+    import gradflow
+
+    for name in dict.fromkeys(cells):
+        cell = gradflow.Cell(name, 1, 1, dtype=dtype, seed=0)
+        x = np.zeros((3, 1, 1), dtype=dtype)
+        trace = cell.forward(x)
+        cell.backward(trace, np.ones_like(trace.h))
+        gradflow.gradient_flow(cell, x, dh=np.ones_like(trace.h))
+        gradflow.jacobian_singular_values(cell, x, [1])
+        gradflow.lyapunov_spectrum(cell, x, transient=0)
+
+
+def grid(func, jobs: list[dict], config) -> list:
+    """Run ``func(**job)`` for every job, over joblib's local processes when
+    ``config.n_jobs > 1``, with a progress bar of the jobs when ``config.progress``.
 
     Results come back in the order of `jobs`, so the report does not depend on scheduling.
+    Jobs naming a ``cell`` have its kernels compiled first, here (see :func:`warm`).
     """
-    if n_jobs <= 1 or len(jobs) <= 1:
-        return [func(**job) for job in jobs]
-    from joblib import delayed
+    from tqdm.auto import tqdm
 
-    from gradflow._processes import parallel
+    n_jobs = config.n_jobs
+    cells = [j.get("cell", j.get("cell_name")) for j in jobs]
+    cells = [c for c in cells if isinstance(c, str)]
+    if n_jobs > 1 and len(jobs) > 1 and cells:
+        warm(cells)
+    bar = tqdm(total=len(jobs), desc=f"  {config.label} runs", unit="run", leave=False,
+               disable=not config.progress, file=sys.stderr, dynamic_ncols=True)
+    try:
+        if n_jobs <= 1 or len(jobs) <= 1:
+            out = []
+            for job in jobs:
+                out.append(func(**job))
+                bar.update()
+            return out
+        from joblib import delayed
 
-    return parallel(min(n_jobs, len(jobs)))(delayed(func)(**job) for job in jobs)
+        from gradflow._processes import parallel
+
+        out = []
+        runner = parallel(min(n_jobs, len(jobs)))
+        runner.return_as = "generator"
+        for result in runner(delayed(func)(**job) for job in jobs):
+            out.append(result)
+            bar.update()
+        return out
+    finally:
+        bar.close()
 
 
 def fmt(x: float, digits: int = 3) -> str:

@@ -52,7 +52,7 @@ def run(config: StudyConfig) -> Section:
     jobs = [dict(label=lab, cell=c, bias=b, zero_w=z, seed=seed_of(config.seed, "path", c, k),
                  T=s["T"], H=s["H"], D=s["D"], B=s["B"], lags=lags)
             for lab, c, b, z in SETUPS for k in range(s["seeds"])]
-    out = grid(decompose, jobs, config.n_jobs)
+    out = grid(decompose, jobs, config)
     res = {}
     for lab, *_ in SETUPS:
         parts = [o for j, o in zip(jobs, out) if j["label"] == lab]

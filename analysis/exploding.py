@@ -62,7 +62,7 @@ def run(config: StudyConfig) -> Section:
     jobs = [dict(radius=r, seed=seed_of(config.seed, "explode", k), T=s["T"], H=s["H"], D=s["D"],
                  B=s["B"], input_scale=s["input_scale"], lags=lags)
             for r in s["radii"] for k in range(s["seeds"])]
-    out = grid(measure, jobs, config.n_jobs)
+    out = grid(measure, jobs, config)
     res = {}
     for r in s["radii"]:
         parts = [o for j, o in zip(jobs, out) if j["radius"] == r]

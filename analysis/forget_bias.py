@@ -51,7 +51,7 @@ def run(config: StudyConfig) -> Section:
     s = sizes(config)
     jobs = [dict(bias=b, seed=seed_of(config.seed, "bias", k), T=s["T"], H=s["H"], D=s["D"],
                  B=s["B"]) for b in s["biases"] for k in range(s["seeds"])]
-    out = grid(horizons, jobs, config.n_jobs)
+    out = grid(horizons, jobs, config)
     biases = np.asarray(s["biases"])
     pred, path, total, mlf, censored = [], [], [], [], 0
     T = s["T"]

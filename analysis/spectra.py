@@ -41,7 +41,7 @@ def run(config: StudyConfig) -> Section:
     s = sizes(config)
     jobs = [dict(cell=c, seed=seed_of(config.seed, "spectra", c), T=s["T"], H=s["H"], D=s["D"],
                  B=s["B"], lags=s["lags"]) for c in CELLS]
-    res = dict(zip(CELLS, grid(spectra, jobs, config.n_jobs)))
+    res = dict(zip(CELLS, grid(spectra, jobs, config)))
 
     lags = s["lags"]
     fig, axes = new_figure(ncols=len(lags), width=2.2 * len(lags) + 1.0, height=3.4)

@@ -9,6 +9,8 @@ import numpy as np
 
 from gradflow.report import Figure, Section, StudyConfig, Table
 
+from ._common import grid
+
 TITLE = "Long-lag learning: the 1997 adding and temporal-order problems"
 
 CELLS = ("rnn", "lstm", "gru")
@@ -63,12 +65,12 @@ def _running_mean(v: np.ndarray, n: int) -> np.ndarray:
 
 
 def run(config: StudyConfig) -> Section:
-    from joblib import Parallel, delayed
     from matplotlib.figure import Figure as MplFigure
 
     runs, budget, test, probes = _grid(config)
-    results = Parallel(n_jobs=config.n_jobs)(
-        delayed(_one)(task, T, cell, budget, test, probes, config.seed) for task, T, cell in runs)
+    jobs = [dict(task_name=task, T=T, cell_name=cell, budget=budget, test=test, probes=probes,
+                 seed=config.seed) for task, T, cell in runs]
+    results = grid(_one, jobs, config)
     by = {(r["task"], r["length"], r["cell"]): r for r in results}
     tasks_ = sorted({r["task"] for r in results})
     longest = {t: max(r["length"] for r in results if r["task"] == t) for t in tasks_}

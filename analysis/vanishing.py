@@ -39,7 +39,7 @@ def run(config: StudyConfig) -> Section:
     lags = lag_grid(s["T"])
     jobs = [dict(cell=c, seed=seed_of(config.seed, "vanishing", c, k), T=s["T"], H=s["H"],
                  D=s["D"], B=s["B"], lags=lags) for c in CELLS for k in range(s["seeds"])]
-    out = grid(lag_norms, jobs, config.n_jobs)
+    out = grid(lag_norms, jobs, config)
     per_cell = {c: np.concatenate([o for j, o in zip(jobs, out) if j["cell"] == c], axis=1)
                 for c in CELLS}
 

@@ -44,7 +44,7 @@ def run(config: StudyConfig) -> Section:
     jobs = [dict(cell=c, bias=b, seed=seed_of(config.seed, "variants", c, k), T=s["T"], H=s["H"],
                  D=s["D"], B=s["B"], lags=lags)
             for b in BIASES for c in CELLS for k in range(s["seeds"])]
-    out = grid(flow, jobs, config.n_jobs)
+    out = grid(flow, jobs, config)
     res = {}
     for b in BIASES:
         for c in CELLS:

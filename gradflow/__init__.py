@@ -21,6 +21,7 @@ from .errors import (
     GradflowError,
     GradflowWarning,
     InvalidArgumentError,
+    MissingDependencyError,
     NonFiniteError,
     ShapeError,
     SpecError,
@@ -49,7 +50,8 @@ __all__ = [
     "Cell", "Trace", "Grads", "CellSpec", "define_cell", "Network", "NetworkTrace", "NetworkGrads",
     "cells", "interop", *_FLOW,
     "GradflowError", "ShapeError", "DTypeError", "NonFiniteError", "UnknownCellError",
-    "InvalidArgumentError", "SpecError", "CodegenError", "GradflowWarning", "CacheWarning",
+    "InvalidArgumentError", "SpecError", "CodegenError", "MissingDependencyError",
+    "GradflowWarning", "CacheWarning",
     "__version__",
 ]
 

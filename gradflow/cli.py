@@ -43,6 +43,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_progress_messages() -> None:
+    """Print gradflow's INFO messages (kernels compiling ...) on stderr, once."""
+    import logging
+
+    log = logging.getLogger("gradflow")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("gradflow: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
@@ -53,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from .errors import GradflowError
 
+    _show_progress_messages()
     try:
         return int(importlib.import_module(args.command_module).run(args) or 0)
     except GradflowError as exc:

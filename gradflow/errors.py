@@ -17,6 +17,7 @@ __all__ = [
     "InvalidArgumentError",
     "SpecError",
     "CodegenError",
+    "MissingDependencyError",
     "GradflowWarning",
     "CacheWarning",
 ]
@@ -66,6 +67,11 @@ class SpecError(GradflowError, ValueError):
 
 class CodegenError(GradflowError, ValueError):
     """An expression cannot be turned into kernel source (unsupported function...)."""
+
+
+class MissingDependencyError(GradflowError, ImportError):
+    """An optional dependency that this call needs is not installed; the message says
+    which extra to install."""
 
 
 class GradflowWarning(UserWarning):

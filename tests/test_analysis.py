@@ -60,9 +60,11 @@ def test_lag_grid_and_band():
 
 
 def test_grid_runs_in_processes_in_order():
+    from gradflow.report import StudyConfig
+
     jobs = [dict(bias=b) for b in (3.0, 0.0, 5.0, 1.0)]
-    serial = _common.grid(forget_bias.predicted_horizon, jobs, 1)
-    assert _common.grid(forget_bias.predicted_horizon, jobs, 2) == serial
+    serial = _common.grid(forget_bias.predicted_horizon, jobs, StudyConfig(n_jobs=1))
+    assert _common.grid(forget_bias.predicted_horizon, jobs, StudyConfig(n_jobs=2)) == serial
 
 
 def test_zero_recurrence_path_equals_total_against_a_numpy_loop():

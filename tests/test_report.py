@@ -495,3 +495,29 @@ def test_layout_rules_find_cut_off_and_overlapping_text():
     fig.supxlabel("a shared x label (1)")
     fig.supylabel("y (1)")
     assert layout_problems(fig) == []
+
+
+def test_without_matplotlib_the_report_says_what_to_install_and_writes_nothing(tmp_path):
+    from .subproc import run_python
+
+    proc = run_python(f"""
+        import sys
+        sys.modules["matplotlib"] = None  # import matplotlib raises ImportError
+        from gradflow.cli import main
+        raise SystemExit(main(["report", "--quick", "--out", {str(tmp_path / "out")!r}]))
+    """, check=False, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert 'pip install "gradflow-rnn[report]"' in proc.stderr
+    assert proc.stderr.count("matplotlib") == 1  # one message, not one per study
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_the_command_line_says_when_kernels_compile(tmp_path):
+    from .subproc import run_python
+
+    proc = run_python("""
+        from gradflow.cli import main
+        raise SystemExit(main(["train", "adding", "--cell", "rnn", "--length", "20",
+                               "--max-sequences", "32", "--test-size", "32", "--quiet"]))
+    """, env={"GRADFLOW_CACHE_DIR": str(tmp_path / "cache")}, check=False, cwd=tmp_path)
+    assert "gradflow: compiling kernels for 'rnn' (float64), its first use" in proc.stderr

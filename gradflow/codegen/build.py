@@ -13,6 +13,7 @@ are safe (atomic rename).
 from __future__ import annotations
 
 import linecache
+import logging
 import re
 import sys
 import threading
@@ -21,11 +22,13 @@ from pathlib import Path
 
 from ..config import LLVM_OPTIONS
 from . import cache
-from .key import source_key
+from .key import is_float32, source_key
 
 __all__ = ["load", "module_path"]
 
 _LOADED: dict[str, types.ModuleType] = {}
+#: gradflow's logger: the command line shows its INFO messages ("compiling kernels ...")
+log = logging.getLogger("gradflow")
 _LOCK = threading.Lock()
 _LLVM_READY = False
 
@@ -110,6 +113,10 @@ def _execute(name: str, body: str, path: Path | None, folders: cache.CacheFolder
     return module
 
 
+def _dtype_name(dtype) -> str:
+    return "float32" if is_float32(dtype) else "float64"
+
+
 def load(spec, dtype="float64") -> types.ModuleType:
     """The compiled kernel module of `spec` for arrays of `dtype` (float64 or float32),
     generated and written on first use.  Each dtype has its own module: the float32 one
@@ -129,8 +136,13 @@ def load(spec, dtype="float64") -> types.ModuleType:
             # SymPy and the generator load only here: cached kernels never import them
             from .source import generate_source
 
+            log.info("compiling kernels for %r (%s), its first use: this takes seconds",
+                     spec.name, _dtype_name(dtype))
             body = generate_source(spec, dtype)
             path = _write(stem, body, folders)
+        elif not cache.has_compiled(path):
+            log.info("compiling kernels for %r (%s): none compiled in %s yet", spec.name,
+                     _dtype_name(dtype), path.parent)
         _configure_llvm()
         module = _execute(f"gradflow._generated.{stem}", body, path, folders)
         _LOADED[key] = module

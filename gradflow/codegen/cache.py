@@ -39,7 +39,7 @@ from ..config import CACHE_ENV, JIT_OPTIONS
 from ..errors import CacheWarning
 
 __all__ = ["CacheFolder", "cache_folder", "cache_dir", "read_module", "write_module",
-           "trusted_file", "pycache_problem", "register_folder", "guard_dispatchers",
+           "trusted_file", "pycache_problem", "has_compiled", "register_folder", "guard_dispatchers",
            "in_memory_source", "fallback_folder", "warn_once", "HEADER_PREFIX", "with_header"]
 
 #: first line of every generated module, followed by the SHA-256 of the rest of the file
@@ -391,6 +391,15 @@ def _install_locator() -> None:
             return self
 
     caching.CacheImpl._locator_classes.insert(0, KernelCacheLocator)
+
+
+def has_compiled(path: Path) -> bool:
+    """Whether Numba's compiled code of the module at `path` is in its ``__pycache__``."""
+    try:
+        return any(n.startswith(f"{path.stem}.") and n.endswith(".nbi")
+                   for n in os.listdir(path.parent / "__pycache__"))
+    except OSError:
+        return False
 
 
 def register_folder(folder: Path) -> None:

@@ -12,12 +12,12 @@ import os
 import sys
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .. import _validate as check
 from .._processes import shutdown_workers
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, MissingDependencyError
 from . import output, studies
 from .section import Section, StudyConfig
 from .studies import STUDY_ORDER
@@ -155,6 +155,12 @@ def run_report(out, *, only=None, quick: bool = False, seed: int = 0, formats=FO
     -------
     ReportResult
     """
+    try:
+        import matplotlib  # noqa: F401  (figures and offline equations)
+    except ImportError:
+        raise MissingDependencyError(
+            'the report needs matplotlib; install it with pip install "gradflow-rnn[report]"'
+        ) from None
     if folder is not None:
         folder = check.path("folder", folder)
     formats = check.names("formats", formats, allowed=FORMATS)
@@ -179,13 +185,13 @@ def run_report(out, *, only=None, quick: bool = False, seed: int = 0, formats=FO
         result.skipped = [k for k in known if k not in present]
         keys = present
     config = StudyConfig(quick=bool(quick), seed=check.positive_int("seed", seed, minimum=0),
-                         n_jobs=check.positive_int("n_jobs", n_jobs))
+                         n_jobs=check.positive_int("n_jobs", n_jobs), progress=bool(progress))
     # the output folder is checked, and a staging folder made beside it, before any study
     staged = output.staging(result.out)
     try:
         _run_studies(result, [(k, where[k]) for k in keys], config, progress)
         written = write_report(staged, result.sections, config=config, formats=formats,
-                               skipped=result.skipped)
+                               skipped=result.skipped, progress=progress)
         output.publish(staged, result.out)
     except BaseException:
         output.discard(staged)
@@ -211,7 +217,7 @@ def _run_studies(result: ReportResult, jobs, config: StudyConfig, progress: bool
             module = source.load(key)
             title = getattr(module, "TITLE", key)
             with style():
-                section = module.run(config)
+                section = module.run(replace(config, label=key))
             if not isinstance(section, Section):
                 raise TypeError(f"study {key!r} returned {type(section).__name__}, not a Section")
             section.key = key

@@ -25,11 +25,17 @@ class StudyConfig:
         The base seed; the same seed gives the same section.
     n_jobs : int
         Worker processes for the study's grid of runs.
+    progress : bool
+        Show a progress bar of the study's runs (stderr).
+    label : str
+        The study's key, for that bar.
     """
 
     quick: bool = False
     seed: int = 0
     n_jobs: int = 1
+    progress: bool = False
+    label: str = ""
 
 
 @dataclass

@@ -73,8 +73,14 @@ def to_markdown(sections, config: StudyConfig, skipped=()) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
-def write_report(out, sections, *, config: StudyConfig, formats=("md", "html"), skipped=()) -> list:
-    """Write the report files into `out`; returns the paths written."""
+def write_report(out, sections, *, config: StudyConfig, formats=("md", "html"), skipped=(),
+                 progress: bool = False) -> list:
+    """Write the report files into `out`; returns the paths written.  With `progress`, a
+    bar on stderr counts the figures drawn and the pages written."""
+    import sys
+
+    from tqdm.auto import tqdm
+
     from .style import figure_svg
 
     out = Path(out)
@@ -89,6 +95,9 @@ def write_report(out, sections, *, config: StudyConfig, formats=("md", "html"), 
             path.write_bytes(content)
         written.append(path)
 
+    steps = sum(len(s.figures) for s in sections) + len(formats)
+    bar = tqdm(total=steps, desc="writing the report", unit="part", disable=not progress,
+               file=sys.stderr, dynamic_ncols=True, leave=False)
     svgs = {}
     for s in sections:
         for f in s.figures:
@@ -96,12 +105,17 @@ def write_report(out, sections, *, config: StudyConfig, formats=("md", "html"), 
             svgs[stem] = figure_svg(f.figure)
             put(out / "figures" / f"{stem}.svg", svgs[stem])
             put(out / "data" / f"{stem}.csv", figure_csv(f.data))
+            bar.update()
         for t in s.tables:
             put(out / "data" / f"{s.key}-{t.name}.csv", table_csv(t))
         if s.data:
             put(out / "data" / f"{s.key}.json", dumps(s.data) + "\n")
     if "md" in formats:
         put(out / "index.md", to_markdown(sections, config, skipped))
+        bar.update()
     if "html" in formats:
+        bar.set_description("writing the report: equations and HTML")
         put(out / "index.html", to_html(sections, config, svgs, skipped))
+        bar.update()
+    bar.close()
     return written
