@@ -51,7 +51,8 @@ def _stack():
 #: name: (model builder, the layer whose input the network reads, the layer whose output
 #: it gives (None: the model's own), the weights' scale, the cells gradflow should use)
 MODELS = {
-    "lstm": (lambda: _seq(L.LSTM(H, return_sequences=True, name="lstm")), None, None, 0.5, ["lstm"]),
+    "lstm": (lambda: _seq(L.LSTM(H, return_sequences=True, name="lstm")), None, None, 0.5,
+             ["lstm"]),
     "gru": (lambda: _seq(L.GRU(H, return_sequences=True, name="gru")), None, None, 0.5, ["gru"]),
     "gru-cho": (lambda: _seq(L.GRU(H, return_sequences=True, reset_after=False)), None, None,
                 0.5, ["gru-cho"]),
@@ -211,9 +212,11 @@ def test_a_missing_path_and_files_that_are_not_keras_archives(tmp_path, saved):
     with pytest.raises(InvalidArgumentError, match="truncated or corrupted zip archive"):
         from_keras(cut)
     with pytest.raises(InvalidArgumentError, match="without config.json"):
-        from_keras(_rewrite(saved["lstm"]["path"], tmp_path / "noconfig.keras", drop={"config.json"}))
+        from_keras(_rewrite(saved["lstm"]["path"], tmp_path / "noconfig.keras",
+                            drop={"config.json"}))
     with pytest.raises(InvalidArgumentError, match="without model.weights.h5"):
-        from_keras(_rewrite(saved["lstm"]["path"], tmp_path / "now.keras", drop={"model.weights.h5"}))
+        from_keras(_rewrite(saved["lstm"]["path"], tmp_path / "now.keras",
+                            drop={"model.weights.h5"}))
     with pytest.raises(InvalidArgumentError, match="model.weights.h5 cannot be read"):
         from_keras(_rewrite(saved["lstm"]["path"], tmp_path / "cut-h5.keras",
                             weights=lambda b: b[: len(b) // 2]))
@@ -266,3 +269,17 @@ def test_models_gradflow_does_not_read(tmp_path, saved):
     odd = _saved_model(tmp_path, L.LSTM(H, activation="softsign", name="soft"), name="soft")
     with pytest.raises(InvalidArgumentError, match=r"'soft': activation 'softsign' cannot be"):
         from_keras(odd)
+
+
+def test_models_that_are_not_one_stack():
+    tokens = keras.Input((T, D))
+    left = L.LSTM(2, return_sequences=True, name="left")(tokens)
+    right = L.GRU(2, return_sequences=True, name="right")(tokens)
+    branched = keras.Model(tokens, L.Concatenate(name="join")([left, right]))
+    with pytest.raises(InvalidArgumentError, match=r"'join': it reads the outputs of "
+                                                   r"\['left', 'right'\]"):
+        from_keras(branched)
+    mixed = _seq(L.LSTM(H, return_sequences=True, name="one"),
+                 L.Bidirectional(L.GRU(2), name="two"))
+    with pytest.raises(InvalidArgumentError, match=r"\['one'\] read one way and \['two'\] both"):
+        from_keras(mixed)

@@ -54,8 +54,10 @@ _ACTIVATIONS = {
     "tanh": "tanh({0})", "sigmoid": "sigmoid({0})", "relu": "relu({0})", "linear": "({0})",
     "hard_sigmoid": "(relu(({0})/6 + 1/2) - relu(({0})/6 - 1/2))",
 }
-_CATALOGUE = {("LSTM", "tanh", "sigmoid", False): "lstm", ("GRU", "tanh", "sigmoid", True): "gru",
-              ("GRU", "tanh", "sigmoid", False): "gru-cho", ("SimpleRNN", "tanh", None, False): "rnn",
+#: (family, activation, recurrent activation, reset_after) of the catalogue's cells
+_CATALOGUE = {("LSTM", "tanh", "sigmoid", False): "lstm",
+              ("GRU", "tanh", "sigmoid", True): "gru", ("GRU", "tanh", "sigmoid", False): "gru-cho",
+              ("SimpleRNN", "tanh", None, False): "rnn",
               ("SimpleRNN", "relu", None, False): "rnn-relu",
               ("SimpleRNN", "linear", None, False): "rnn-linear"}
 _WEIGHTS = "model.weights.h5"
@@ -124,29 +126,30 @@ def _direction(entry: dict, where: tuple) -> _Direction:
     """A recurrent layer's config entry ``{"class_name": ..., "config": ...}`` read."""
     cls, cfg = entry.get("class_name"), entry.get("config")
     if not isinstance(cfg, dict):
-        _fail(repr(where[0]), f"the configuration of its {cls} layer is {cfg!r:.60}; expected a dict")
+        _fail(repr(where[0]), f"the configuration of its {cls} layer is {cfg!r:.60}; "
+                              "expected a dict")
     name = str(cfg.get("name", where[0]))
     who = _label(name, where)
     if cfg.get("go_backwards", False) and not where[2]:
         _fail(who, "go_backwards=True reads the sequence from its end and returns the outputs "
-                    "reversed; gradflow reads a lone layer forwards only (a Bidirectional "
-                    "layer's backward direction is read)")
+                   "reversed; gradflow reads a lone layer forwards only (a Bidirectional "
+                   "layer's backward direction is read)")
+    family, cell_cfg = cls, cfg
     if cls == "RNN":
         inner = cfg.get("cell")
         inner_cls = inner.get("class_name") if isinstance(inner, dict) else type(inner).__name__
-        if inner_cls not in _CELLS or not isinstance(inner.get("config", {}), dict):
+        if inner_cls not in _CELLS or not isinstance(inner.get("config"), dict):
             _fail(who, f"an RNN layer around a {inner_cls} cell; gradflow reads LSTMCell, "
-                        "GRUCell and SimpleRNNCell")
-        family, cell_cfg = _CELLS[inner_cls], inner.get("config") or {}
-    else:
-        family, cell_cfg = cls, cfg
+                       "GRUCell and SimpleRNNCell")
+        family, cell_cfg = _CELLS[inner_cls], inner["config"]
     units = cell_cfg.get("units")
     if isinstance(units, bool) or not isinstance(units, int) or units < 1:
         _fail(who, f"units is {units!r:.40}; expected a positive integer")
-    recurrent = None if family == "SimpleRNN" else \
-        _activation(who, "recurrent_activation", cell_cfg.get("recurrent_activation", "sigmoid"))
+    recurrent = None if family == "SimpleRNN" else _activation(
+        who, "recurrent_activation", cell_cfg.get("recurrent_activation", "sigmoid"))
     activation = _activation(who, "activation", cell_cfg.get("activation", "tanh"))
-    return _Direction(name, family, units, activation, recurrent, family == "GRU" and bool(cell_cfg.get("reset_after", True)),
+    reset_after = family == "GRU" and bool(cell_cfg.get("reset_after", True))
+    return _Direction(name, family, units, activation, recurrent, reset_after,
                       bool(cell_cfg.get("use_bias", True)), where)
 
 
@@ -156,21 +159,25 @@ def _directions(entry: dict, stem: str | None) -> tuple:
     if cls != "Bidirectional":
         return (_direction(entry, (name, stem, "")),)
     if cfg.get("merge_mode", "concat") != "concat":
-        _fail(repr(name), f"merge_mode={cfg.get('merge_mode')!r}; gradflow's bidirectional layers "
-                    "concatenate their directions (merge_mode='concat')")
+        _fail(repr(name), f"merge_mode={cfg.get('merge_mode')!r}; gradflow's bidirectional "
+                          "layers concatenate their directions (merge_mode='concat')")
     pair = []
-    for attr, key, backwards in (("forward_layer", "layer", False), ("backward_layer", "backward_layer", True)):
+    for attr, key, backwards in (("forward_layer", "layer", False),
+                                 ("backward_layer", "backward_layer", True)):
         sub = cfg.get(key) or (cfg.get("layer") if backwards else None)
-        if not isinstance(sub, dict) or sub.get("class_name") not in ("LSTM", "GRU", "SimpleRNN", "RNN"):
+        if not isinstance(sub, dict) or not isinstance(sub.get("config"), dict) \
+                or sub.get("class_name") not in ("LSTM", "GRU", "SimpleRNN", "RNN"):
             got = sub.get("class_name") if isinstance(sub, dict) else sub
-            _fail(repr(name), f"its {attr} is {got!r:.60}; expected an LSTM, GRU, SimpleRNN or RNN layer")
-        if bool((sub.get("config") or {}).get("go_backwards", False)) != backwards:
-            _fail(repr(name), f"its {attr} has go_backwards={not backwards}; expected the forward layer "
-                        "to read forwards and the backward layer backwards")
+            _fail(repr(name), f"its {attr} is {got!r:.60}; expected an LSTM, GRU, SimpleRNN "
+                              "or RNN layer")
+        if bool(sub["config"].get("go_backwards", False)) != backwards:
+            _fail(repr(name), f"its {attr} has go_backwards={not backwards}; expected the "
+                              "forward layer to read forwards and the backward layer backwards")
         pair.append(_direction(sub, (name, stem, attr)))
     if pair[0].units != pair[1].units:
         _fail(repr(name), f"its forward layer has {pair[0].units} units and its backward layer "
-                    f"{pair[1].units}; gradflow's bidirectional layers have one size", ShapeError)
+                          f"{pair[1].units}; gradflow's bidirectional layers have one size",
+              ShapeError)
     return tuple(pair)
 
 
@@ -182,7 +189,8 @@ def _name(entry: dict) -> str:
 
 def _mentions_recurrent(value) -> bool:
     if isinstance(value, dict):
-        return value.get("class_name") in _RECURRENT or any(map(_mentions_recurrent, value.values()))
+        return value.get("class_name") in _RECURRENT or \
+            any(map(_mentions_recurrent, value.values()))
     return isinstance(value, list) and any(map(_mentions_recurrent, value))
 
 
@@ -207,23 +215,23 @@ def _ends(value, which: str) -> list:
 
 
 def _chain(cfg: dict) -> list:
-    """The layers of a functional model in order, if they form one chain from input to output."""
-    layers = cfg["layers"]
-    by_name = {_name(e): e for e in layers}
-    inputs, outputs = _ends(cfg.get("input_layers"), "inputs"), _ends(cfg.get("output_layers"), "outputs")
+    """The layers of a functional model in order, if they form one chain from input to
+    output."""
+    by_name = {_name(e): e for e in cfg["layers"]}
+    inputs = _ends(cfg.get("input_layers"), "inputs")
+    outputs = _ends(cfg.get("output_layers"), "outputs")
     if len(inputs) != 1 or len(outputs) != 1:
-        raise InvalidArgumentError(f"the model has inputs {inputs} and outputs {outputs}; gradflow "
-                                   "reads models with one input and one output")
+        raise InvalidArgumentError(f"the model has inputs {inputs} and outputs {outputs}; "
+                                   "gradflow reads models with one input and one output")
     parent = {}
     for name, e in by_name.items():
         nodes = e.get("inbound_nodes") or []
-        if len(nodes) > 1:
-            _fail(repr(name), f"it is called {len(nodes)} times; gradflow reads models whose layers "
-                        "form one chain, each called once")
         sources = _tensor_sources(nodes)
-        if len(sources) > 1:
-            _fail(repr(name), f"it reads the outputs of {sources}; gradflow reads models whose layers "
-                        "form one chain")
+        if len(nodes) > 1 or len(sources) > 1:
+            why = f"it is called {len(nodes)} times" if len(nodes) > 1 else \
+                f"it reads the outputs of {sources}"
+            _fail(repr(name), f"{why}; gradflow reads models whose layers form one chain, each "
+                              "called once on the output of the one before")
         parent[name] = sources[0] if sources else None
     order, name = [], outputs[0]
     while name is not None and name not in order:
@@ -248,8 +256,8 @@ def _layers(config) -> list:
     if cls in _RECURRENT:
         return [config]
     layers = cfg.get("layers")
-    if cls not in ("Sequential", "Functional", "Model") or not isinstance(layers, list) \
-            or not all(isinstance(e, dict) and isinstance(e.get("config"), dict) for e in layers):
+    if cls not in ("Sequential", "Functional", "Model") or not isinstance(layers, list) or \
+            not all(isinstance(e, dict) and isinstance(e.get("config"), dict) for e in layers):
         raise InvalidArgumentError(
             f"the model is a {cls!r} without a list of layers; gradflow reads Sequential "
             "models, functional models whose layers form a chain, and recurrent layers")
@@ -280,14 +288,16 @@ def _plan(config) -> tuple:
                     f"{recurrent[-1][0]!r} and {name!r}; gradflow's Network is a contiguous "
                     "stack of recurrent layers (only dropout, noise and masking may come between)")
             if recurrent and not _returns_sequences(recurrent[-1][3]):
-                _fail(repr(recurrent[-1][0]), "return_sequences=False: it passes on its last step "
-                                        f"only, but the recurrent layer {name!r} reads it")
+                _fail(repr(recurrent[-1][0]), "return_sequences=False: it passes on its last "
+                                              f"step only, but the recurrent layer {name!r} "
+                                              "reads it")
             recurrent.append((name, cls, _directions(e, stems.get(id(e))), e))
             continue
         if cls in _RECURRENT or custom or _mentions_recurrent(e.get("config")):
-            _fail(repr(name), f"class {cls!r} ({e.get('registered_name') or e.get('module')}) is not one "
-                        "gradflow reads; it reads LSTM, GRU, SimpleRNN, RNN (of those cells) and "
-                        "Bidirectional, and skips Keras's own non-recurrent layers")
+            origin = e.get("registered_name") or e.get("module")
+            _fail(repr(name), f"class {cls!r} ({origin}) is not one gradflow reads; it reads "
+                              "LSTM, GRU, SimpleRNN, RNN (of those cells) and Bidirectional, "
+                              "and skips Keras's own non-recurrent layers")
         skipped.append((name, cls))
         if recurrent and cls not in _PASS_THROUGH:
             between.append(name)
@@ -317,26 +327,34 @@ def _spec(family: str, activation: str, recurrent: str | None, reset_after: bool
     key = (family, activation, recurrent, reset_after)
     if key in _CATALOGUE:
         return _CATALOGUE[key]
-    A, R = (lambda x: _ACTIVATIONS[activation].format(x)), \
-        (lambda x: _ACTIVATIONS[recurrent or "linear"].format(x))
-    name = f"keras-{family.lower()}{'-cho' if family == 'GRU' and not reset_after else ''}" \
-           f"-{activation}" + (f"-{recurrent}" if recurrent else "")
-    if family == "LSTM":
-        opts = dict(gates="i f g o", state="h c", forget_gate="f", equations=[
-            f"i = {R('ax_i + ah_i')}", f"f = {R('ax_f + ah_f')}", f"g = {A('ax_g + ah_g')}",
-            f"o = {R('ax_o + ah_o')}", "c = f*c_prev + i*g", f"h = o*{A('c')}"])
-    elif family == "GRU":
-        gates = [f"r = {R('ax_r + ah_r')}", f"z = {R('ax_z + ah_z')}"]
-        tail = "h = (1 - z)*n + z*h_prev"
-        opts = dict(gates="r z n", forget_gate="z", equations=[
-            *gates, f"n = {A('ax_n + r*ah_n')}", tail]) if reset_after else \
-            dict(gates="r z n", forget_gate="z", stage2="n", recurrent_input="u", equations=[
-                *gates, "u = r*h_prev", f"n = {A('ax_n + ah_n')}", tail])
+    def A(x):
+        return _ACTIVATIONS[activation].format(x)
+
+    def R(x):
+        return _ACTIVATIONS[recurrent or "linear"].format(x)
+
+    cho = "-cho" if family == "GRU" and not reset_after else ""
+    name = f"keras-{family.lower()}{cho}-{activation}" + (f"-{recurrent}" if recurrent else "")
+    if family == "LSTM":  # Keras's i, f, c, o are gradflow's i, f, g, o
+        opts = dict(gates="i f g o", state="h c", forget_gate="f")
+        equations = [f"i = {R('ax_i + ah_i')}", f"f = {R('ax_f + ah_f')}",
+                     f"g = {A('ax_g + ah_g')}", f"o = {R('ax_o + ah_o')}",
+                     "c = f*c_prev + i*g", f"h = o*{A('c')}"]
+    elif family == "GRU":  # Keras's gates z, r, h are gradflow's z, r, n (in order r z n)
+        opts = dict(gates="r z n", forget_gate="z")
+        equations = [f"r = {R('ax_r + ah_r')}", f"z = {R('ax_z + ah_z')}"]
+        if reset_after:
+            equations.append(f"n = {A('ax_n + r*ah_n')}")
+        else:  # the reset gate scales h before the matmul
+            opts.update(stage2="n", recurrent_input="u")
+            equations += ["u = r*h_prev", f"n = {A('ax_n + ah_n')}"]
+        equations.append("h = (1 - z)*n + z*h_prev")
     else:
-        opts = dict(gates="a", equations=[f"h = {A('ax_a + ah_a')}"])
-    opts["equations"] = "\n".join(opts["equations"])
-    return define_cell(name, register=False, description=f"Keras {family} ({activation}, "
-                       f"recurrent {recurrent})", **opts)
+        opts = dict(gates="a")
+        equations = [f"h = {A('ax_a + ah_a')}"]
+    return define_cell(name, register=False, equations="\n".join(equations),
+                       description=f"Keras {family} ({activation}, recurrent {recurrent})",
+                       **opts)
 
 
 # ---------------------------------------------------------------------- weights
@@ -344,8 +362,8 @@ def _array(d: _Direction, what: str, where: str, value) -> np.ndarray:
     """A weight array checked: floating point, finite."""
     arr = np.asarray(value)
     if arr.dtype.kind != "f" or arr.dtype.itemsize not in (2, 4, 8):
-        _fail(d.label, f"its {what} ({where}) has dtype {arr.dtype}; expected float32 or float64",
-              DTypeError)
+        _fail(d.label, f"its {what} ({where}) has dtype {arr.dtype}; expected float32 or "
+                       "float64", DTypeError)
     if not np.isfinite(arr).all():
         at = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
         raise NonFiniteError(f"Keras layer {d.label}: its {what} ({where}) holds a non-finite "
@@ -362,7 +380,7 @@ def _params(d: _Direction, arrays: list, d_in: int | None, below: str | None, dt
     want = ["kernel", "recurrent_kernel"] + (["bias"] if d.use_bias else [])
     if len(arrays) != len(want):
         _fail(d.label, f"{len(arrays)} weight arrays {[w for w, _ in arrays]}; expected "
-                      f"{len(want)}: {', '.join(want)}", ShapeError)
+                       f"{len(want)}: {', '.join(want)}", ShapeError)
     bias_shape = (2, G * H) if d.family == "GRU" and d.reset_after else (G * H,)
     shapes = {"kernel": (d_in if d_in else "D", G * H), "recurrent_kernel": (H, G * H),
               "bias": bias_shape}
@@ -373,7 +391,7 @@ def _params(d: _Direction, arrays: list, d_in: int | None, below: str | None, dt
         if a.ndim != len(shape) or any(s != w for s, w in zip(a.shape, shape) if w != "D"):
             reads = f", reading the {d_in} outputs of {below!r}" if below else ""
             _fail(d.label, f"its {what} ({where}) has shape {a.shape}; expected "
-                          f"{tuple(shape)} ({d.family}, {H} units{reads})", ShapeError)
+                           f"{tuple(shape)} ({d.family}, {H} units{reads})", ShapeError)
         got[what] = a
     rows = np.concatenate([np.arange(k * H, (k + 1) * H) for k in order])
     zeros = np.zeros(G * H)
@@ -421,7 +439,8 @@ def _unzip(path) -> tuple:
             raise InvalidArgumentError(
                 f"{where} is an HDF5 file (a legacy Keras .h5 model or a .weights.h5 file), "
                 "not a .keras archive; save the model with model.save('model.keras')") from None
-        what = "a truncated or corrupted zip archive" if head.startswith(b"PK") else "not a zip archive"
+        what = "a truncated or corrupted zip archive" if head.startswith(b"PK") \
+            else "not a zip archive"
         raise InvalidArgumentError(f"{where} is {what} ({type(exc).__name__}: {exc}); expected a "
                                    ".keras file written by model.save(...)") from None
     missing = [m for m in ("config.json", _WEIGHTS) if m not in members]
@@ -446,20 +465,21 @@ def _read_h5(weights: bytes, where: str, dirs: list) -> list:
             for d in dirs:
                 _, stem, attr = d.where
                 base = f"layers/{stem}" + (f"/{attr}" if attr else "")
-                named = f.get(base + "/vars")
-                saved_as = named.attrs.get("name") if isinstance(named, h5py.Group) else None
-                if saved_as is not None and str(saved_as) != d.name:
-                    _fail(d.label, f"{_WEIGHTS} holds the weights of layer {str(saved_as)!r} at "
-                                  f"{base}; expected this layer's", ShapeError)
+                named = f.get(base + "/vars")  # Keras records the layer's name there
+                saved = named.attrs.get("name") if isinstance(named, h5py.Group) else None
+                saved = saved.decode("utf-8", "replace") if isinstance(saved, bytes) else saved
+                if saved is not None and str(saved) != d.name:
+                    _fail(d.label, f"{_WEIGHTS} holds the weights of a layer {str(saved)!r} "
+                                   f"at {base}; expected this layer's", ShapeError)
                 group = f.get(base + "/cell/vars")
                 if not isinstance(group, h5py.Group):
                     _fail(d.label, f"{_WEIGHTS} has no group {base}/cell/vars; expected the "
-                                  "layer's kernel, recurrent kernel and bias there", ShapeError)
+                                   "layer's kernel, recurrent kernel and bias there", ShapeError)
                 keys = [str(i) for i in range(len(group))]
                 if sorted(group) != sorted(keys) or \
                         not all(isinstance(group[k], h5py.Dataset) for k in keys):
-                    _fail(d.label, f"{base}/cell/vars holds {sorted(group)}; expected the arrays "
-                             "0, 1 (, 2)", ShapeError)
+                    _fail(d.label, f"{base}/cell/vars holds {sorted(group)}; expected the "
+                                   "arrays 0, 1 (, 2)", ShapeError)
                 out.append([(f"{base}/cell/vars/{k}", group[k][()]) for k in keys])
     except GradflowError:
         raise
@@ -546,7 +566,11 @@ def from_keras(path_or_model) -> KerasImport:
         config = keras.saving.serialize_keras_object(path_or_model)
     else:
         config, weights, where = _unzip(path_or_model)
-    recurrent, skipped = _plan(config)
+    try:
+        recurrent, skipped = _plan(config)
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise InvalidArgumentError(f"the model configuration is not one Keras writes: "
+                                   f"{type(exc).__name__}: {exc}") from None
     dirs = [d for _, _, pair in recurrent for d in pair]
     read = _read_objects(path_or_model, keras, dirs) if keras is not None \
         else _read_h5(weights, where, dirs)
