@@ -15,6 +15,7 @@ import numpy as np
 from . import _validate as check
 from . import cells
 from . import _threads
+from ._display import Displayed
 from .errors import DTypeError, InvalidArgumentError, ShapeError
 from .symbolic.spec import CellSpec
 
@@ -280,8 +281,8 @@ def _check_trace_arrays(cell, arrays: dict, saved) -> None:
         raise ShapeError(f"saved values of shape {saved.shape} do not fit a trace of {T} steps")
 
 
-@dataclass(eq=False)
-class Grads:
+@dataclass(eq=False, repr=False)
+class Grads(Displayed):
     """Gradients from :meth:`Cell.backward`.
 
     Attributes
@@ -297,6 +298,17 @@ class Grads:
     params: dict
     x: np.ndarray
     state0: dict
+
+    _shown = ("params", "x", "state0")
+
+    def _frame_columns(self) -> dict:
+        """One row per gradient (parameters, then x and the initial state): its shape,
+        2-norm and largest magnitude."""
+        items = [*self.params.items(), ("x", self.x),
+                 *((f"state0[{k}]", v) for k, v in self.state0.items())]
+        return {"name": [k for k, _ in items], "shape": [str(np.shape(v)) for _, v in items],
+                "norm": [float(np.linalg.norm(v)) for _, v in items],
+                "max_abs": [float(np.max(np.abs(v))) if np.size(v) else 0.0 for _, v in items]}
 
 
 class Cell:

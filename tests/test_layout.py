@@ -19,12 +19,13 @@ PACKAGES = {"gradflow": ROOT / "gradflow", "gradflow.studies": ROOT / "analysis"
 #: layers, lowest first: a module may import from its own layer or below
 LAYERS = [
     ("gradflow.errors", "gradflow.config", "gradflow._validate", "gradflow._threads",
-     "gradflow._processes", "gradflow._lazy", "gradflow._version"),
+     "gradflow._processes", "gradflow._lazy", "gradflow._version", "gradflow._display",
+     "gradflow.plot"),
     ("gradflow.symbolic",),
     ("gradflow.codegen",),
     ("gradflow.cells", "gradflow.cell", "gradflow.network", "gradflow._cells_cli"),
     ("gradflow.flow", "gradflow.train", "gradflow.interop"),
-    ("gradflow.testing", "gradflow.plot"),
+    ("gradflow.testing",),
     ("gradflow.report", "gradflow.studies"),
     ("gradflow.cli", "gradflow.__main__", "gradflow", "gradflow.spectra", "gradflow.tasks"),
 ]

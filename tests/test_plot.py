@@ -71,3 +71,43 @@ def test_training_curves_and_heatmap():
     assert img[0, 2] == -4.0  # exact zeros drawn in the lowest colour
     with pytest.raises(InvalidArgumentError, match="2-D"):
         plot.heatmap(values[0])
+
+
+def test_results_print_short_convert_to_frames_and_render_in_notebooks(results):
+    flow, pd_, sv, lyap = results["flow"], results["paths"], results["sv"], results["lyap"]
+    for r in (flow, pd_, sv, lyap):
+        text = repr(r)
+        assert len(text) < 600 and "\n" not in text and "..." not in text[:20]
+        page = r._repr_html_()
+        assert "<table>" in page and "data:image/svg+xml;base64," in page
+    frame = flow.to_frame()
+    K, B = flow.log10_h.shape
+    assert len(frame) == K * B
+    np.testing.assert_array_equal(frame["log10_h"].to_numpy().reshape(K, B), flow.log10_h)
+    np.testing.assert_array_equal(frame["lag"].to_numpy().reshape(K, B)[:, 0], flow.lags)
+    np.testing.assert_array_equal(pd_.to_frame()["log10_share"].to_numpy().reshape(K, B),
+                                  pd_.log10_share)
+    units = pd_.units_frame()
+    assert len(units) == pd_.log10_path_units.size
+    f = sv.to_frame()
+    assert f["resolved"].dtype == bool and len(f) == sv.log10.size
+    np.testing.assert_array_equal(lyap.to_frame()["exponent"].to_numpy().reshape(lyap.exponents.shape),
+                                  lyap.exponents)
+    with pytest.raises(InvalidArgumentError, match="no loss gradients"):
+        flow.loss_frame()
+
+
+def test_to_frame_without_pandas_says_what_to_install(results):
+    from .subproc import run_python
+
+    proc = run_python("""
+        import sys
+        sys.modules["pandas"] = None
+        import numpy as np, gradflow
+        flow = gradflow.gradient_flow(gradflow.Cell("rnn", 1, 2), np.zeros((3, 1, 1)))
+        try:
+            flow.to_frame()
+        except gradflow.MissingDependencyError as exc:
+            print(exc)
+    """)
+    assert 'pip install "gradflow-rnn[frames]"' in proc.stdout

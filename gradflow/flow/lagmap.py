@@ -13,14 +13,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import _validate as check
+from .._display import Displayed
 from ..errors import InvalidArgumentError
 from . import _steps as steps
 
 __all__ = ["StateJacobians", "GradientFlow", "state_jacobians", "gradient_flow"]
 
 
-@dataclass(eq=False)
-class StateJacobians:
+@dataclass(eq=False, repr=False)
+class StateJacobians(Displayed):
     """One-step Jacobians of the stacked state over a whole sequence.
 
     The state is the concatenation of the components in ``state`` order (``("h", "c")``
@@ -42,6 +43,15 @@ class StateJacobians:
     input: np.ndarray
     state: tuple
     hidden_size: int
+
+    _shown = ("state", "hidden_size", "full", "input")
+
+    def _frame_columns(self) -> dict:
+        T, B, N, M = self.full.shape
+        t, b, i, j = np.meshgrid(np.arange(1, T + 1), np.arange(B), np.arange(N), np.arange(M),
+                                 indexing="ij")
+        return {"t": t.ravel(), "batch": b.ravel(), "row": i.ravel(), "column": j.ravel(),
+                "value": self.full.ravel()}
 
     def block(self, of: str, wrt: str) -> np.ndarray:
         """``d of_t / d wrt_{t-1}``, shape (T, B, H, H) (a view of :attr:`full`).
@@ -115,8 +125,8 @@ def _quantile_summary(values: np.ndarray, quantiles) -> dict:
         }
 
 
-@dataclass(eq=False)
-class GradientFlow:
+@dataclass(eq=False, repr=False)
+class GradientFlow(Displayed):
     """How far back the gradient reaches: log10 norms of Jacobian products over lags.
 
     Attributes
@@ -158,6 +168,36 @@ class GradientFlow:
     norm: str
     length: int
     cell_name: str = field(default="")
+
+    _shown = ("cell_name", "length", "norm", "lags", "log10_h", "log10_state", "log10_loss_grad")
+
+    def _frame_columns(self) -> dict:
+        """One row per lag and batch row: ``lag, batch, log10_h`` (and ``log10_state``)."""
+        K, B = self.log10_h.shape
+        cols = {"lag": np.repeat(self.lags, B), "batch": np.tile(np.arange(B), K),
+                "log10_h": self.log10_h.ravel()}
+        if self.log10_state is not None:
+            cols["log10_state"] = self.log10_state.ravel()
+        return cols
+
+    def loss_frame(self):
+        """``log10_loss_grad`` as a tidy DataFrame: ``t, batch, log10_loss_grad`` (and
+        ``log10_loss_grad_state``); needs the flow to have been computed with `dh`."""
+        from .._display import pandas
+
+        if self.log10_loss_grad is None:
+            raise InvalidArgumentError("this flow has no loss gradients: pass dh to gradient_flow")
+        T, B = self.log10_loss_grad.shape
+        cols = {"t": np.repeat(np.arange(1, T + 1), B), "batch": np.tile(np.arange(B), T),
+                "log10_loss_grad": self.log10_loss_grad.ravel()}
+        if self.log10_loss_grad_state is not None:
+            cols["log10_loss_grad_state"] = self.log10_loss_grad_state.ravel()
+        return pandas().DataFrame(cols)
+
+    def _plot(self, ax):
+        from ..plot import lag_map
+
+        lag_map(self, ax=ax, label=self.cell_name or None)
 
     def summary(self, quantiles=(0.1, 0.25, 0.5, 0.75, 0.9)) -> dict:
         """Median and quantiles across the batch.

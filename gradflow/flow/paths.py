@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import _validate as check
 from ..cell import Cell, Trace, as_cell
+from .._display import Displayed
 from ..errors import InvalidArgumentError
 from . import _steps as steps
 from .lagmap import GradientFlow
@@ -25,8 +26,8 @@ __all__ = ["PathDecomposition", "path_decomposition", "memory_horizon"]
 _LN10 = math.log(10.0)
 
 
-@dataclass(eq=False)
-class PathDecomposition:
+@dataclass(eq=False, repr=False)
+class PathDecomposition(Displayed):
     """The direct-edge path of one state component against the total, per lag.
 
     Attributes
@@ -55,6 +56,32 @@ class PathDecomposition:
     log10_total: np.ndarray | None
     log10_share: np.ndarray | None
     norm: str
+
+    _shown = ("component", "norm", "lags", "log10_path", "log10_total", "log10_share")
+
+    def _frame_columns(self) -> dict:
+        """One row per lag and batch row: the path, the total and the share (log10)."""
+        K, B = self.log10_path.shape
+        cols = {"lag": np.repeat(self.lags, B), "batch": np.tile(np.arange(B), K),
+                "log10_path": self.log10_path.ravel()}
+        if self.log10_total is not None:
+            cols["log10_total"] = self.log10_total.ravel()
+            cols["log10_share"] = self.log10_share.ravel()
+        return cols
+
+    def units_frame(self):
+        """The per-unit path (``log10_path_units``) as a tidy DataFrame: lag, batch, unit."""
+        from .._display import pandas
+
+        K, B, H = self.log10_path_units.shape
+        lag, b, unit = np.meshgrid(self.lags, np.arange(B), np.arange(H), indexing="ij")
+        return pandas().DataFrame({"lag": lag.ravel(), "batch": b.ravel(), "unit": unit.ravel(),
+                                   "log10_path": self.log10_path_units.ravel()})
+
+    def _plot(self, ax):
+        from ..plot import path_decomposition
+
+        path_decomposition(self, ax=ax)
 
     @property
     def share(self) -> np.ndarray | None:

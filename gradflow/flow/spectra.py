@@ -18,6 +18,7 @@ import numpy as np
 from .. import _threads, cells
 from .. import _validate as check
 from ..cell import as_cell
+from .._display import Displayed
 from ..errors import InvalidArgumentError
 from . import _kernels as fk
 from . import _steps as steps
@@ -28,8 +29,8 @@ __all__ = ["SingularValues", "jacobian_singular_values", "LyapunovSpectrum",
 _LOG10_2 = math.log10(2.0)
 
 
-@dataclass(eq=False)
-class SingularValues:
+@dataclass(eq=False, repr=False)
+class SingularValues(Displayed):
     """Singular values of Jacobian products ``d of_T / d wrt_{T-k}`` at chosen lags.
 
     Attributes
@@ -48,6 +49,26 @@ class SingularValues:
     log10: np.ndarray
     log10_floor: np.ndarray
     block: tuple | None
+
+    _shown = ("block", "lags", "log10", "log10_floor")
+
+    def _frame_columns(self) -> dict:
+        """One row per lag, batch row and index i: ``log10`` of sigma_i and whether it is
+        above the rounding floor (``resolved``)."""
+        K, B, n = self.log10.shape
+        lag, b, i = np.meshgrid(self.lags, np.arange(B), np.arange(1, n + 1), indexing="ij")
+        return {"lag": lag.ravel(), "batch": b.ravel(), "index": i.ravel(),
+                "log10": self.log10.ravel(),
+                "resolved": (self.log10 > self.log10_floor[..., None]).ravel()}
+
+    def _plot(self, ax):
+        for a, k in enumerate(self.lags):
+            v = np.median(self.log10[a], axis=0)
+            keep = np.isfinite(v) & (v > float(np.max(self.log10_floor[a])))
+            ax.plot(np.arange(1, v.size + 1)[keep], v[keep], marker=".", ms=3, label=f"k = {k}")
+        ax.set_xlabel("singular value index i (1 = largest)")
+        ax.set_ylabel(r"$\log_{10}\,\sigma_i$")
+        ax.legend(fontsize=7, frameon=False)
 
 
 def jacobian_singular_values(cell, x, lags, state0=None, *, block=("h", "h")) -> SingularValues:
@@ -99,8 +120,8 @@ def jacobian_singular_values(cell, x, lags, state0=None, *, block=("h", "h")) ->
     return SingularValues(lags=lags, log10=log10, log10_floor=floor, block=block)
 
 
-@dataclass(eq=False)
-class LyapunovSpectrum:
+@dataclass(eq=False, repr=False)
+class LyapunovSpectrum(Displayed):
     """Lyapunov exponents of the state map along a trajectory (Benettin's QR method).
 
     Attributes
@@ -128,6 +149,19 @@ class LyapunovSpectrum:
     window: int
     steps: int
     tol: float
+
+    _shown = ("exponents", "converged", "transient", "window", "steps", "tol")
+
+    def _frame_columns(self) -> dict:
+        """One row per batch row and exponent: natural log and log10 per step."""
+        B, p = self.exponents.shape
+        return {"batch": np.repeat(np.arange(B), p), "index": np.tile(np.arange(1, p + 1), B),
+                "exponent": self.exponents.ravel(), "log10_per_step": self.log10_per_step.ravel()}
+
+    def _plot(self, ax):
+        from ..plot import lyapunov
+
+        lyapunov(self, ax=ax)
 
     @property
     def log10_per_step(self) -> np.ndarray:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import _validate as check
+from .._display import Displayed
 from ..cell import as_cell
 from ..errors import InvalidArgumentError, NonFiniteError
 from .losses import Readout, loss_fn
@@ -66,8 +67,8 @@ class Model:
         return loss, out, self.gradients(trace, dout)
 
 
-@dataclass
-class TrainResult:
+@dataclass(repr=False)
+class TrainResult(Displayed):
     """What :func:`train` returns.
 
     Attributes
@@ -101,6 +102,17 @@ class TrainResult:
     test: dict
     history: dict
     settings: dict = field(default_factory=dict)
+
+    _shown = ("solved", "sequences", "wall_time", "test", "settings")
+
+    def _frame_columns(self) -> dict:
+        """One row per update: sequences seen, loss, accuracy, gradient norm."""
+        return {k: np.asarray(self.history[k]) for k in ("sequences", "loss", "accuracy", "grad_norm")}
+
+    def _plot(self, ax):
+        from ..plot import training_curves
+
+        training_curves(self, ax=ax)
 
 
 def evaluate(model: Model, task: Task, n: int = 2560, *, seed=None, chunk: int = 256) -> dict:
