@@ -7,7 +7,7 @@ import numpy as np
 
 from gradflow.report import Figure, Section, StudyConfig, Table
 
-from ._common import fmt, inputs, seed_of
+from ._common import fmt, grid, inputs, lag_grid, seed_of
 
 TITLE = "Claims checked: common explanations against measurements"
 
@@ -80,6 +80,23 @@ def rnn_decay(s, seed) -> dict:
             "mean_tanh_prime": float(np.mean(1 - h ** 2))}
 
 
+def rnn_slope(config: StudyConfig) -> dict:
+    """The vanilla RNN's decay rate exactly as the vanishing study measures it (the same
+    runs and seeds, the same fit), so that the report quotes one number."""
+    from . import vanishing
+
+    v = vanishing.sizes(config)
+    lags = lag_grid(v["T"])
+    jobs = [dict(cell="rnn", seed=seed_of(config.seed, "vanishing", "rnn", k), T=v["T"], H=v["H"],
+                 D=v["D"], B=v["B"], lags=lags) for k in range(v["seeds"])]
+    med = np.median(np.concatenate(grid(vanishing.lag_norms, jobs, config), axis=1), axis=1)
+    slope = vanishing.decay_rate(lags, med)
+    tail = lags >= 5
+    fit = np.polyval(np.polyfit(lags[tail], med[tail], 1), lags[tail])
+    r2 = 1 - np.sum((med[tail] - fit) ** 2) / np.sum((med[tail] - med[tail].mean()) ** 2)
+    return {"slope": slope, "r2": float(r2), "n": v["seeds"] * v["B"], "T": v["T"]}
+
+
 def lstm_explodes(s, seed, radii=(1.0, 2.0, 4.0, 8.0)) -> dict:
     import gradflow
 
@@ -121,6 +138,7 @@ def run(config: StudyConfig) -> Section:
     had = hadamard(s, seed)
     act = activations()
     dec = rnn_decay(s, seed)
+    slope = rnn_slope(config)
     expl = lstm_explodes(s, seed)
     mit_seeds = 2 if config.quick else 4
     mit = mitigates(s, seed, mit_seeds)
@@ -194,10 +212,14 @@ def run(config: StudyConfig) -> Section:
          CONDITIONAL),
         ("In traditional RNNs the gradients diminish exponentially as they propagate back "
          "through time.", "lecture notes",
-         f"The vanilla RNN's log10 lag norm is a straight line in the lag: slope "
-         f"{fmt(dec['slope'])} decades per step, R² = {fmt(dec['r2'], 4)} (lags ≥ 5) at "
-         "PyTorch's initialisation. With ‖W_hh‖ large it can instead explode (Exploding "
-         "gradients).", CONDITIONAL if dec["r2"] < 0.99 else HOLDS),
+         f"The vanilla RNN's log10 lag norm is a straight line in the lag at PyTorch's "
+         f"initialisation: slope {fmt(slope['slope'])} decades per step, R² = "
+         f"{fmt(slope['r2'], 4)} (lags ≥ 5) — the measurement of the section on vanishing "
+         f"with lag (median over {slope['n']} initialisations and sequences, T = "
+         f"{slope['T']}, fitted over the second half of the lags); one initialisation alone "
+         f"(T = {T}, lags ≥ 5) gives {fmt(dec['slope'])}, as the rate depends on the draw of "
+         "the weights. With ‖W_hh‖ large it can instead explode (Exploding gradients).",
+         CONDITIONAL if slope["r2"] < 0.99 else HOLDS),
     ]
     table = Table(
         name="verdicts", columns=["claim", "source", "evidence", "verdict"],

@@ -32,6 +32,13 @@ def lag_norms(cell: str, seed: int, T: int, H: int, D: int, B: int, lags) -> np.
         return gradflow.gradient_flow(c, x, lags=lags, state=False).log10_h
 
 
+def decay_rate(lags: np.ndarray, median: np.ndarray) -> float:
+    """The decay rate in decades per step: the slope of the median log10 norm fitted over the
+    second half of the lags (past the first steps' transient)."""
+    tail = lags >= lags[-1] // 2
+    return float(np.polyfit(lags[tail], median[tail], 1)[0])
+
+
 def run(config: StudyConfig) -> Section:
     from gradflow.plot import band_summary, cell_color, lag_map, new_figure
 
@@ -54,10 +61,7 @@ def run(config: StudyConfig) -> Section:
         data["median"] += med.tolist()
         data["q10"] += lo.tolist()
         data["q90"] += hi.tolist()
-        # decay rate in decades per step over the second half of the lags
-        tail = lags >= lags[-1] // 2
-        slope = np.polyfit(lags[tail], med[tail], 1)[0]
-        slopes[c] = slope
+        slopes[c] = slope = decay_rate(lags, med)
         at = {k: med[np.searchsorted(lags, k)] for k in (10, 100, s["T"]) if k <= s["T"]}
         rows.append([c, *(round(float(at.get(k, np.nan)), 2) for k in (10, 100)),
                      round(float(med[-1]), 1), round(float(slope), 4),
