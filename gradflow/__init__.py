@@ -31,7 +31,8 @@ from .errors import (
 # public name -> module that defines it (loaded on first access)
 _FLOW = ("state_jacobians", "gradient_flow", "StateJacobians", "GradientFlow", "PathDecomposition",
          "path_decomposition", "memory_horizon", "jacobian_singular_values", "SingularValues",
-         "lyapunov_spectrum", "LyapunovSpectrum", "pascanu_bound", "PascanuBound")
+         "lyapunov_spectrum", "LyapunovSpectrum", "pascanu_bound", "PascanuBound", "network_flow",
+         "NetworkFlow", "network_paths", "NetworkPaths", "network_lyapunov", "NetworkLyapunov")
 _NAMES = {
     "Cell": "gradflow.cell",
     "Trace": "gradflow.cell",

@@ -15,9 +15,9 @@ import numpy as np
 from .config import SUPPORTED_DTYPES
 from .errors import DTypeError, InvalidArgumentError, NonFiniteError, ShapeError
 
-__all__ = ["lags", "loss_arrays", "positive_int", "float_dtype", "real", "seed", "choice", "flag", "instance",
-           "optional_name", "names", "path", "fits_in_memory", "array",
-           "first_nonfinite", "raise_nonfinite"]
+__all__ = ["lags", "loss_arrays", "lyapunov_options", "quantiles", "positive_int", "float_dtype",
+           "real", "seed", "choice", "flag", "instance", "optional_name", "names", "path",
+           "fits_in_memory", "array", "first_nonfinite", "raise_nonfinite"]
 
 
 def positive_int(name: str, value, *, minimum: int = 1, maximum: int | None = None) -> int:
@@ -153,6 +153,38 @@ def lags(value, T: int, name: str = "lags") -> np.ndarray:
             f"got values from {arr.min()} to {arr.max()}"
         )
     return np.unique(arr.astype(np.int64))
+
+
+def lyapunov_options(T: int, size: int, transient, n_exponents, window, tol):
+    """The averaging options of a Lyapunov spectrum over T steps of a state of `size`
+    numbers, defaults filled in: ``(transient, n_exponents, window, tol)``.
+
+    `transient` in [0, T - 2] (default T // 10), `n_exponents` in [1, size] (default
+    size), `window` in [1, N - 1] with N = T - transient (default N // 10), `tol` > 0."""
+    if T < 2:
+        raise InvalidArgumentError(f"`x` must have at least 2 steps; got T = {T}")
+    if transient is not None:
+        transient = positive_int("transient", transient, minimum=0, maximum=T - 2)
+    transient = T // 10 if transient is None else transient
+    p = size if n_exponents is None else positive_int("n_exponents", n_exponents, maximum=size)
+    N = T - transient
+    window = max(1, N // 10) if window is None else positive_int("window", window, maximum=N - 1)
+    tol = real("tol", tol)
+    if not tol > 0:
+        raise InvalidArgumentError(f"`tol` must be a number > 0; got {tol!r}")
+    return transient, p, window, tol
+
+
+def quantiles(name: str, value) -> np.ndarray:
+    """`value` as a non-empty 1-D float64 array of numbers in [0, 1]."""
+    try:
+        q = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        q = None
+    if q is None or q.ndim != 1 or q.size == 0 or np.any(~((q >= 0) & (q <= 1))):
+        raise InvalidArgumentError(
+            f"`{name}` must be a non-empty sequence of numbers in [0, 1]; got {value!r:.80}")
+    return q
 
 
 def loss_arrays(out, y, mask):

@@ -11,7 +11,8 @@ import pytest
 
 MODULES = ["gradflow", "gradflow.cells", "gradflow.cell", "gradflow.symbolic.spec",
            "gradflow.symbolic.parse", "gradflow.train", "gradflow.train.tasks", "gradflow.flow",
-           "gradflow.flow.lagmap", "gradflow.flow.paths", "gradflow.flow.spectra", "gradflow.testing"]
+           "gradflow.flow.lagmap", "gradflow.flow.paths", "gradflow.flow.spectra",
+           "gradflow.flow.network", "gradflow.testing"]
 
 
 def test_former_module_names_still_work():

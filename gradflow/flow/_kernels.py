@@ -555,5 +555,150 @@ def lyapunov_kernel(dense, diag, t0, transient, Q, sums, running, lo, hi):
     return -1
 
 
+# ---------------------------------------------------------------------- network adjoints
+#: exponent differences beyond this scale any mantissa below 4 to exactly 0
+_SPAN = 2200
+
+
+@njit(**JIT_OPTIONS)
+def _shift(row, s):
+    """row *= 2**s exactly for s <= 0 (to 0 when s is beyond the float64 range)."""
+    if s == 0:
+        return
+    if s < -_SPAN:
+        row[:] = 0.0
+        return
+    _scale_pow2(row, -s)
+
+
+@njit(**JIT_OPTIONS)
+def _add_scaled(M, em, G, eg):
+    """M[:h] * 2**em += G * 2**eg (G (h,)), both brought to the larger exponent, which is
+    returned; ZERO_EXP marks a zero row.  M is not renormalised (its entries stay < 2
+    when both were < 1)."""
+    if eg == ZERO_EXP:
+        return em
+    if em == ZERO_EXP:
+        M[:] = 0.0
+        em = eg
+    en = max(em, eg)
+    _shift(M, em - en)
+    s = eg - en
+    if s >= -_SPAN:
+        f1 = math.ldexp(1.0, s // 2)
+        f2 = math.ldexp(1.0, s - s // 2)
+        for j in range(G.shape[0]):
+            M[j] += (G[j] * f1) * f2
+    return en
+
+
+@njit(**JIT_OPTIONS)
+def _renorm_row(row, e):
+    """row to a largest magnitude in [0.5, 1); returns its exponent plus e (ZERO_EXP for
+    a zero row)."""
+    m = 0.0
+    for j in range(row.shape[0]):
+        v = abs(row[j])
+        if v > m:
+            m = v
+    if m == 0.0 or e == ZERO_EXP:
+        row[:] = 0.0
+        return ZERO_EXP
+    k = math.frexp(m)[1]
+    _scale_pow2(row, k)
+    return e + k
+
+
+@njit(**JIT_OPTIONS)
+def adjoint_kernel(dense, diag, dx, t0, T, d, Gm, Ge, live, V, E, Vn, slot, blk, spectral,
+                   lag_out, ustate, R0, loss, grad_out, unit_out, below_m, below_e, lo, hi):
+    """One direction of one layer of a network's adjoint sweep, over a chunk of its steps
+    t0 + n - 1 .. t0 (its own order), for batch rows lo:hi.  Everything float64.
+
+    V (B, R, S*H), E (B, R) int64: the adjoint on the direction's state (rows renormalised,
+    row i is V[b, i] * 2**E[b, i]); Vn scratch like V.  At the step tau, with state index
+    tau + 1:
+
+    1. what flows in from above, Gm[tau] (B, R, H) with exponents Ge[tau] (B, R), is added
+       to the h columns when live[tau];
+    2. for the lag slot[lag] >= 0 (lag = T - tau - 1 forward, tau reverse) the log10 norm
+       of the block blk of rows 0:R0 goes to lag_out (K, B) (warm starts ustate (B, R0));
+       with `loss`, row R0's h columns give grad_out[p] (T, B) and, when unit_out
+       (T, B, H) is not empty, unit_out[p] (p: the sequence's step);
+    3. when below_m (dirs, T, B, R, Hb) is not empty, V dx[k] (dx (n, B, S*H, dirs*Hb))
+       is added, one direction's columns at a time, to below_m[d2] (exponents below_e
+       (dirs, T, B, R)) at that direction's step of the same time;
+    4. V <- V J_tau, renormalised (:func:`step_rows`).
+
+    Returns the first step (the sequence's) with a non-finite value, or -1.
+    """
+    n = dense.shape[0]
+    R = V.shape[1]
+    H = diag.shape[4]
+    Sd = dense.shape[3] // H
+    dirs = below_m.shape[0]
+    Hb = below_m.shape[4]
+    units = unit_out.shape[0] > 0
+    A = np.empty(R0 * (blk[3] - blk[2]))
+    tmp = np.empty((R, Sd * H))
+    P = np.empty((R, dx.shape[3]))
+    part = np.empty(Hb)
+    bad = -1
+    for b in range(lo, hi):
+        cur = V[b]
+        nxt = Vn[b]
+        Eb = E[b]
+        for k in range(n - 1, -1, -1):
+            tau = t0 + k
+            seq = tau if d == 0 else T - 1 - tau
+            if live[tau]:
+                for r in range(R):
+                    Eb[r] = _add_scaled(cur[r], Eb[r], Gm[tau, b, r], Ge[tau, b, r])
+            lag = T - tau - 1 if d == 0 else tau
+            s = slot[lag]
+            if s >= 0 and R0 > 0:
+                lag_out[s, b] = log10_norm(cur, Eb, blk, spectral, A, ustate[b])
+            if loss:
+                v = cur[R0, :H]
+                e = Eb[R0]
+                top = 0.0
+                for j in range(H):
+                    top = max(top, abs(v[j]))
+                if top == 0.0 or e == ZERO_EXP:
+                    grad_out[seq, b] = -math.inf
+                else:
+                    ss = 0.0
+                    for j in range(H):
+                        ss += (v[j] / top) ** 2
+                    grad_out[seq, b] = math.log10(top) + 0.5 * math.log10(ss) + e * LOG10_2
+                if units:
+                    for j in range(H):
+                        a = abs(v[j])
+                        unit_out[seq, b, j] = -math.inf if a == 0.0 or e == ZERO_EXP \
+                            else math.log10(a) + e * LOG10_2
+            if dirs > 0:
+                np.dot(cur, dx[k, b], P)
+                for d2 in range(dirs):
+                    idx = tau if d2 == d else T - 1 - tau
+                    for r in range(R):
+                        for j in range(Hb):
+                            part[j] = P[r, d2 * Hb + j]
+                        ep = _renorm_row(part, Eb[r])
+                        if ep != ZERO_EXP:
+                            M = below_m[d2, idx, b, r]
+                            en = _add_scaled(M, below_e[d2, idx, b, r], part, ep)
+                            below_e[d2, idx, b, r] = _renorm_row(M, en)
+                        if bad < 0 and not np.isfinite(part).all():
+                            bad = seq
+            if not step_rows(cur, dense[k, b], diag[k, b], H, Eb, nxt, tmp):
+                if bad < 0:
+                    bad = seq
+                break
+            cur, nxt = nxt, cur
+        if n % 2 == 1:
+            V[b, :, :] = cur
+    return bad
+
+
 # a corrupt or unwritable Numba cache of these kernels is a warning, not an error
 guard_dispatchers(sys.modules[__name__])

@@ -209,11 +209,7 @@ class GradientFlow(Displayed):
             (Q, K)}, "log10_state": ..., "log10_loss_grad": {... (T,) ...}}`` with the
             entries that were computed.
         """
-        q = np.asarray(quantiles, dtype=float)
-        if q.ndim != 1 or q.size == 0 or np.any((q < 0) | (q > 1)):
-            raise InvalidArgumentError(
-                f"`quantiles` must be a non-empty sequence of numbers in [0, 1]; got {quantiles!r}"
-            )
+        q = check.quantiles("quantiles", quantiles)
         out = {"lags": self.lags, "quantiles": q}
         for name in ("log10_h", "log10_state", "log10_loss_grad", "log10_loss_grad_state"):
             value = getattr(self, name)

@@ -21,7 +21,7 @@ from ..errors import InvalidArgumentError
 from . import _steps as steps
 from .lagmap import GradientFlow
 
-__all__ = ["PathDecomposition", "path_decomposition", "memory_horizon"]
+__all__ = ["PathDecomposition", "path_decomposition", "memory_horizon", "self_edges"]
 
 _LN10 = math.log(10.0)
 
@@ -90,9 +90,17 @@ class PathDecomposition(Displayed):
         return None if self.log10_share is None else 10.0 ** self.log10_share
 
 
-def _path_component(spec, component):
+def self_edges(spec) -> tuple[str, ...]:
+    """The state components of `spec` with a direct self edge ``s_t <- s_(t-1)`` (a
+    partial derivative d/ds_prev of their update that is not identically 0): those
+    :func:`path_decomposition` can follow (``("c",)`` for the LSTM, ``("h",)`` for
+    the GRU, none for the vanilla RNNs)."""
     P = spec.partials()
-    has = [s for s in spec.state if P[(s, f"{s}_prev")] != 0]
+    return tuple(s for s in spec.state if P[(s, f"{s}_prev")] != 0)
+
+
+def _path_component(spec, component):
+    has = self_edges(spec)
     if component is not None:
         if not isinstance(component, str) or component not in spec.state:
             raise InvalidArgumentError(

@@ -168,6 +168,31 @@ class LyapunovSpectrum(Displayed):
         """The exponents in log10 per step, shape (B, p)."""
         return self.exponents / math.log(10.0)
 
+    @classmethod
+    def from_running(cls, running: np.ndarray, *, transient: int, window: int,
+                     tol: float) -> "LyapunovSpectrum":
+        """The spectrum from the running means of ``log |R_ii|``.
+
+        Parameters
+        ----------
+        running : ndarray, shape (N, B, p), float64
+            The estimates after 1 .. N steps past the transient, columns in the order of
+            the QR iteration; they are sorted here by the last estimate, largest first.
+        transient, window : int
+        tol : float
+        """
+        N = running.shape[0]
+        order = np.argsort(-running[-1], axis=1, kind="stable")
+        running = np.take_along_axis(running, order[None], axis=2)
+        exponents = running[-1].copy()
+        with np.errstate(invalid="ignore"):
+            drift = running[-1] - running[-1 - window]
+            drift = np.where(np.isneginf(running[-1]) & np.isneginf(running[-1 - window]),
+                             0.0, drift)
+        converged = np.all(np.abs(drift) <= tol, axis=1)
+        return cls(exponents=exponents, running=running, drift=drift, converged=converged,
+                   transient=transient, window=window, steps=N, tol=float(tol))
+
 
 def lyapunov_spectrum(cell, x, state0=None, *, transient: int | None = None,
                       n_exponents: int | None = None, window: int | None = None,
@@ -199,17 +224,8 @@ def lyapunov_spectrum(cell, x, state0=None, *, transient: int | None = None,
     trace = steps.run(cell, x, state0)
     st = steps.Steps(trace)
     T, B, SH = st.T, st.B, st.S * st.H
-    if T < 2:
-        raise InvalidArgumentError(f"`x` must have at least 2 steps; got T = {T}")
-    if transient is not None:
-        transient = check.positive_int("transient", transient, minimum=0, maximum=T - 2)
-    transient = T // 10 if transient is None else transient
-    p = SH if n_exponents is None else check.positive_int("n_exponents", n_exponents, maximum=SH)
+    transient, p, window, tol = check.lyapunov_options(T, SH, transient, n_exponents, window, tol)
     N = T - transient
-    window = max(1, N // 10) if window is None else check.positive_int("window", window, maximum=N - 1)
-    tol = check.real("tol", tol)
-    if not tol > 0:
-        raise InvalidArgumentError(f"`tol` must be a number > 0; got {tol!r}")
     Q = np.zeros((B, SH, p), dtype=cell.dtype)
     Q[:, np.arange(p), np.arange(p)] = 1.0
     sums = np.zeros((B, p))
@@ -229,16 +245,7 @@ def lyapunov_spectrum(cell, x, state0=None, *, transient: int | None = None,
         if bad >= 0:
             check.raise_nonfinite(f"Lyapunov QR iteration of {cell.spec.name!r}", bad, "state",
                                   "A one-step Jacobian holds a non-finite value.")
-    order = np.argsort(-running[-1], axis=1, kind="stable")
-    running = np.take_along_axis(running, order[None], axis=2)
-    exponents = running[-1].copy()
-    with np.errstate(invalid="ignore"):
-        drift = running[-1] - running[-1 - window]
-        drift = np.where(np.isneginf(running[-1]) & np.isneginf(running[-1 - window]), 0.0, drift)
-    converged = np.all(np.abs(drift) <= tol, axis=1)
-    return LyapunovSpectrum(exponents=exponents, running=running, drift=drift,
-                            converged=converged, transient=transient, window=window,
-                            steps=N, tol=float(tol))
+    return LyapunovSpectrum.from_running(running, transient=transient, window=window, tol=tol)
 
 
 #: sup |phi'| of the activation of each vanilla RNN of the catalogue
