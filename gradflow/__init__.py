@@ -42,6 +42,8 @@ _NAMES = {
     "Network": "gradflow.network",
     "NetworkTrace": "gradflow.network",
     "NetworkGrads": "gradflow.network",
+    "sweep": "gradflow.sweeps",
+    "SweepResult": "gradflow.sweeps",
     **{name: "gradflow.flow" for name in _FLOW},
 }
 _SUBMODULES = ("cells", "interop", "symbolic", "codegen", "config", "testing", "flow", "spectra",
@@ -49,6 +51,7 @@ _SUBMODULES = ("cells", "interop", "symbolic", "codegen", "config", "testing", "
 
 __all__ = [
     "Cell", "Trace", "Grads", "CellSpec", "define_cell", "Network", "NetworkTrace", "NetworkGrads",
+    "sweep", "SweepResult",
     "cells", "interop", *_FLOW,
     "GradflowError", "ShapeError", "DTypeError", "NonFiniteError", "UnknownCellError",
     "InvalidArgumentError", "SpecError", "CodegenError", "MissingDependencyError",

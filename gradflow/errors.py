@@ -18,6 +18,7 @@ __all__ = [
     "SpecError",
     "CodegenError",
     "MissingDependencyError",
+    "PointError",
     "GradflowWarning",
     "CacheWarning",
 ]
@@ -72,6 +73,26 @@ class CodegenError(GradflowError, ValueError):
 class MissingDependencyError(GradflowError, ImportError):
     """An optional dependency that this call needs is not installed; the message says
     which extra to install."""
+
+
+class PointError(GradflowError, RuntimeError):
+    """A point of a sweep raised (with ``stop_on_error=True``).
+
+    Attributes
+    ----------
+    point : dict
+        The point's parameters.
+    index : int
+        Its index in the grid.
+    remote_traceback : str
+        The traceback where it ran (perhaps another process or machine).
+    """
+
+    def __init__(self, message: str, *, point: dict, index: int, remote_traceback: str = ""):
+        super().__init__(message)
+        self.point = point
+        self.index = index
+        self.remote_traceback = remote_traceback
 
 
 class GradflowWarning(UserWarning):

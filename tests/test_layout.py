@@ -24,7 +24,7 @@ LAYERS = [
     ("gradflow.symbolic",),
     ("gradflow.codegen",),
     ("gradflow.cells", "gradflow.cell", "gradflow.network", "gradflow._cells_cli"),
-    ("gradflow.flow", "gradflow.train", "gradflow.interop"),
+    ("gradflow.flow", "gradflow.train", "gradflow.interop", "gradflow.sweeps"),
     ("gradflow.testing",),
     ("gradflow.report", "gradflow.studies"),
     ("gradflow.cli", "gradflow.__main__", "gradflow", "gradflow.spectra", "gradflow.tasks"),

@@ -1,0 +1,46 @@
+"""Module-level functions of one point, for the sweep tests (worker processes import them)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+
+def lag_point(point):
+    """A small lag map whose cell and input come from the point's seed."""
+    import gradflow
+
+    rng = np.random.default_rng(point["seed"])
+    cell = gradflow.Cell(point["cell"], 2, point["H"], seed=int(rng.integers(1 << 30)))
+    x = rng.standard_normal((12, 1, 2))
+    flow = gradflow.gradient_flow(cell, x, state=False)
+    return {"end": float(flow.log10_h[-1, 0]), "draw": float(rng.standard_normal()),
+            "curve": flow.log10_h[:, 0]}
+
+
+def slow_point(point):
+    """Sleeps, and leaves a line per call in point['log'] (to count how often a point ran)."""
+    time.sleep(point.get("sleep", 0.2))
+    with open(point["log"], "a") as fh:
+        fh.write(f"{point['i']}\n")
+    return {"i2": point["i"] * 2, "pid": os.getpid()}
+
+
+def failing_point(point):
+    if point["i"] == 3:
+        raise ValueError("point three is broken")
+    return {"i": point["i"]}
+
+
+def tuple_point(point):
+    return point["i"], [0.0, 1.0]
+
+
+def number_point(point):
+    return point["i"] / 2
+
+
+def ragged_point(point):
+    return {"ragged": [[0], [1, 2]]}
