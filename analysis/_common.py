@@ -1,8 +1,6 @@
-"""Helpers shared by the studies: inputs, lag grids, batch summaries and the grid executor."""
+"""Helpers shared by the studies: inputs, lag grids, batch summaries and their grids of runs."""
 
 from __future__ import annotations
-
-import sys
 
 import numpy as np
 
@@ -44,42 +42,43 @@ def warm(cells, dtype="float64") -> None:
         gradflow.lyapunov_spectrum(cell, x, transient=0)
 
 
+class _Job:
+    """``func(**point["job"])``: a study's function as a sweep's function of one point."""
+
+    def __init__(self, func):
+        self.func = func
+
+    def __call__(self, point):
+        return self.func(**point["job"])
+
+
 def grid(func, jobs: list[dict], config) -> list:
-    """Run ``func(**job)`` for every job, over joblib's local processes when
-    ``config.n_jobs > 1``, with a progress bar of the jobs when ``config.progress``.
+    """Run ``func(**job)`` for every job with :func:`gradflow.sweep`: serially, on
+    ``config.n_jobs`` local processes, or on the Dask cluster of ``config.scheduler``;
+    with a progress bar of the jobs when ``config.progress``.
 
-    Results come back in the order of `jobs`, so the report does not depend on scheduling.
-    Jobs naming a ``cell`` have its kernels compiled first, here (see :func:`warm`).
+    Results come back in the order of `jobs` and each job carries its own seed, so the
+    report does not depend on where or in which order the jobs ran.  Jobs naming a ``cell``
+    have its kernels compiled first, here (see :func:`warm`).  A job that raises stops the
+    study with :class:`gradflow.errors.PointError`.
     """
-    from tqdm.auto import tqdm
+    import gradflow
 
-    n_jobs = config.n_jobs
+    scheduler = getattr(config, "scheduler", None)
+    if scheduler is not None:
+        executor = scheduler
+    elif config.n_jobs > 1 and len(jobs) > 1:
+        executor = "joblib"
+    else:
+        executor = "serial"
     cells = [j.get("cell", j.get("cell_name")) for j in jobs]
     cells = [c for c in cells if isinstance(c, str)]
-    if n_jobs > 1 and len(jobs) > 1 and cells:
+    if executor != "serial" and cells:
         warm(cells)
-    bar = tqdm(total=len(jobs), desc=f"  {config.label} runs", unit="run", leave=False,
-               disable=not config.progress, file=sys.stderr, dynamic_ncols=True)
-    try:
-        if n_jobs <= 1 or len(jobs) <= 1:
-            out = []
-            for job in jobs:
-                out.append(func(**job))
-                bar.update()
-            return out
-        from joblib import delayed
-
-        from gradflow._processes import parallel
-
-        out = []
-        runner = parallel(min(n_jobs, len(jobs)))
-        runner.return_as = "generator"
-        for result in runner(delayed(func)(**job) for job in jobs):
-            out.append(result)
-            bar.update()
-        return out
-    finally:
-        bar.close()
+    res = gradflow.sweep(_Job(func), [{"job": job} for job in jobs], executor=executor,
+                         n_jobs=config.n_jobs, progress=config.progress, stop_on_error=True,
+                         tables=False, desc=f"  {config.label} runs")
+    return res.results
 
 
 def fmt(x: float, digits: int = 3) -> str:

@@ -16,13 +16,21 @@ def add_arguments(parser) -> None:
     parser.add_argument("--studies", metavar="DIR", default=None,
                         help="run the studies in this folder of your own (*.py files, each "
                              "with TITLE and run(config)) instead of gradflow's")
-    parser.add_argument("--quick", action="store_true",
-                        help="a small version for CI (well under a minute)")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true",
+                      help="a small version for CI (well under a minute)")
+    size.add_argument("--full", action="store_true",
+                      help="the phase diagram's full grid (hours on 2 cores: a job for a "
+                           "cluster, see --scheduler)")
     parser.add_argument("--seed", type=int, default=0, help="base seed (default 0)")
     parser.add_argument("--format", default="md,html", metavar="md,html",
                         help="comma-separated output formats (default: md,html)")
     parser.add_argument("--jobs", type=int, default=2, metavar="N",
-                        help="worker processes for each study's grid (default 2)")
+                        help="local worker processes for each study's grid (default 2)")
+    parser.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                        help="run the grids on the Dask cluster of this scheduler "
+                             "(tcp://host:8786) instead of local processes; needs "
+                             "gradflow-rnn[dask]")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -34,8 +42,9 @@ def run(args) -> int:
     if args.jobs < 1:
         raise InvalidArgumentError(f"`--jobs` must be >= 1; got {args.jobs}")
     start = time.perf_counter()
-    result = run_report(args.out, only=args.only, quick=args.quick, seed=args.seed,
-                        formats=formats, n_jobs=args.jobs, progress=not args.no_progress,
+    result = run_report(args.out, only=args.only, quick=args.quick, full=args.full,
+                        seed=args.seed, formats=formats, n_jobs=args.jobs,
+                        scheduler=args.scheduler, progress=not args.no_progress,
                         folder=args.studies)
     total = time.perf_counter() - start
     for key, sec in result.seconds.items():

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .. import _validate as check
+from .. import sweeps
 from .._processes import shutdown_workers
 from ..errors import InvalidArgumentError, MissingDependencyError
 from . import output, studies
@@ -125,8 +126,9 @@ def _error_section(key: str, title: str, exc: BaseException) -> Section:
                    text=f"This study failed to run, so its results are missing:\n\n`{tb}`")
 
 
-def run_report(out, *, only=None, quick: bool = False, seed: int = 0, formats=FORMATS,
-               n_jobs: int = 1, progress: bool = True, folder: Path | None = None) -> ReportResult:
+def run_report(out, *, only=None, quick: bool = False, full: bool = False, seed: int = 0,
+               formats=FORMATS, n_jobs: int = 1, scheduler=None, progress: bool = True,
+               folder: Path | None = None) -> ReportResult:
     """Run the studies and write ``out/index.md``, ``out/index.html``, figures and data.
 
     Parameters
@@ -140,11 +142,16 @@ def run_report(out, *, only=None, quick: bool = False, seed: int = 0, formats=FO
         Study keys to run (default: all present).
     quick : bool
         The small version.
+    full : bool
+        The large version (the phase diagram's full grid: a job for a cluster).
     seed : int
         Base seed: the same seed gives the same report.
     formats : sequence of {"md", "html"}
     n_jobs : int
         Worker processes for each study's grid.
+    scheduler : distributed.Client or str, optional
+        Run the studies' grids on this Dask cluster (a client or a scheduler's address,
+        reached before any study runs) instead of local processes.  The report is the same.
     progress : bool
         Show a progress bar (stderr).
     folder : str or Path, optional
@@ -184,11 +191,20 @@ def run_report(out, *, only=None, quick: bool = False, seed: int = 0, formats=FO
     else:
         result.skipped = [k for k in known if k not in present]
         keys = present
-    config = StudyConfig(quick=bool(quick), seed=check.positive_int("seed", seed, minimum=0),
+    quick, full = check.flag("quick", quick), check.flag("full", full)
+    if quick and full:
+        raise InvalidArgumentError("`quick` and `full` exclude each other; choose one")
+    config = StudyConfig(quick=quick, full=full, seed=check.positive_int("seed", seed, minimum=0),
                          n_jobs=check.positive_int("n_jobs", n_jobs), progress=bool(progress))
     # the output folder is checked, and a staging folder made beside it, before any study
     staged = output.staging(result.out)
+    client = None
     try:
+        if scheduler is not None:
+            client, own = sweeps.dask_client(scheduler)
+            config = replace(config, scheduler=client)
+            if not own:
+                client = None
         _run_studies(result, [(k, where[k]) for k in keys], config, progress)
         written = write_report(staged, result.sections, config=config, formats=formats,
                                skipped=result.skipped, progress=progress)
@@ -198,6 +214,8 @@ def run_report(out, *, only=None, quick: bool = False, seed: int = 0, formats=FO
         raise
     finally:
         shutdown_workers()
+        if client is not None:
+            client.close()
     result.files = [result.out / p.relative_to(staged) for p in written]
     return result
 

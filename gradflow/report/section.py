@@ -21,6 +21,9 @@ class StudyConfig:
     ----------
     quick : bool
         A small version (for CI and smoke tests): fewer seeds, shorter sequences.
+    full : bool
+        The large version, for a cluster: the studies that have one (the phase diagram)
+        run their full grid.
     seed : int
         The base seed; the same seed gives the same section.
     n_jobs : int
@@ -29,6 +32,9 @@ class StudyConfig:
         Show a progress bar of the study's runs (stderr).
     label : str
         The study's key, for that bar.
+    scheduler : distributed.Client or str, optional
+        A Dask cluster (a client, or its scheduler's address) to run the grids on, instead
+        of `n_jobs` local processes.  Where the runs go does not change the report.
     """
 
     quick: bool = False
@@ -36,6 +42,8 @@ class StudyConfig:
     n_jobs: int = 1
     progress: bool = False
     label: str = ""
+    full: bool = False
+    scheduler: Any = None
 
 
 @dataclass
