@@ -20,7 +20,7 @@ from .errors import InvalidArgumentError
 
 __all__ = ["RC", "CELL_COLORS", "cell_color", "new_figure", "band_summary", "lag_map",
            "path_decomposition", "singular_values", "singular_value_labels", "lyapunov", "horizons", "training_curves",
-           "heatmap"]
+           "heatmap", "phase_map"]
 
 #: matplotlib settings of every gradflow figure.
 RC = {
@@ -350,3 +350,97 @@ def heatmap(values, *, ax=None, x=None, y=None, xlabel: str = "time step t",
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     return ax
+
+
+def phase_map(values, x, y, *, ax=None, edge=None, edge_x=None, edge_y=None,
+              level: float = 0.0, xlabel: str = "", ylabel: str = "", colorbar: str = "",
+              cmap: str = "viridis", vmin=None, vmax=None, center: float | None = None,
+              xlog: bool = False, ylog: bool = False):
+    """A map of `values` over a grid of two parameters, with the contour ``edge == level``
+    drawn over it (the edge of chaos, when `edge` holds the largest Lyapunov exponent).
+
+    Parameters
+    ----------
+    values : array_like, shape (len(y), len(x))
+        The measurement at each grid point (NaN: not measured, left blank).
+    x, y : array_like
+        The parameters' values (increasing, not necessarily evenly spaced).
+    edge : array_like, shape (len(edge_y), len(edge_x)), optional
+        A field whose `level` set is drawn as a white-edged black line, where its grid has
+        at least two points along both axes.
+    edge_x, edge_y : array_like, optional
+        The grid of `edge`, when it is not that of `values` (a finer map's contour drawn
+        over a coarser one).
+    center : float, optional
+        Centre a diverging colour map on this value (with `cmap` such as ``"RdBu_r"``):
+        values below and above it each span their half of the map, and the colour bar is
+        ticked on both halves.
+    xlog, ylog : bool
+        Logarithmic axes (for geometrically spaced parameters, e.g. an input scale).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    v = np.asarray(values, dtype=np.float64)
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if v.ndim != 2 or v.shape != (len(y), len(x)):
+        raise InvalidArgumentError(
+            f"`values` must have shape (len(y), len(x)) = {(len(y), len(x))}; got {v.shape}")
+    ex = x if edge_x is None else np.asarray(edge_x, dtype=np.float64)
+    ey = y if edge_y is None else np.asarray(edge_y, dtype=np.float64)
+    if edge is not None:
+        edge = np.asarray(edge, dtype=np.float64)
+        if edge.shape != (len(ey), len(ex)):
+            raise InvalidArgumentError(
+                f"`edge` must have shape (len(edge_y), len(edge_x)) = {(len(ey), len(ex))}; "
+                f"got {edge.shape}")
+    ax = _axes(ax)
+    finite = v[np.isfinite(v)]
+    norm = None
+    if center is not None and finite.size:
+        from matplotlib.colors import TwoSlopeNorm
+
+        # each side of the centre gets its half of the colour map, however unequal their
+        # ranges (a faint positive exponent is as visible as a strongly negative one)
+        span = max(float(np.max(np.abs(finite - center))), 1e-12)
+        lo = float(finite.min()) if finite.min() < center else center - 0.05 * span
+        hi = float(finite.max()) if finite.max() > center else center + 0.05 * span
+        norm, vmin, vmax = TwoSlopeNorm(vcenter=center, vmin=lo, vmax=hi), None, None
+    for name, axis, log in (("x", x, xlog), ("y", y, ylog)):
+        if len(axis) > 1 and np.any(np.diff(axis) <= 0) or (log and np.any(axis <= 0)):
+            raise InvalidArgumentError(
+                f"`{name}` must be increasing{' and positive (log axis)' if log else ''}; "
+                f"got {axis.tolist()}")
+    img = ax.pcolormesh(_edges(x, xlog), _edges(y, ylog), np.ma.masked_invalid(v), cmap=cmap, vmin=vmin,
+                        vmax=vmax, norm=norm, shading="flat")
+    bar = ax.figure.colorbar(img, ax=ax)
+    bar.set_label(colorbar)
+    if norm is not None:  # ticks on both halves, however short one of them is
+        bar.set_ticks([norm.vmin, norm.vmin / 2 + center / 2, center,
+                       norm.vmax / 2 + center / 2, norm.vmax])
+        bar.set_ticklabels([f"{t:.2g}" for t in bar.get_ticks()])
+    if (edge is not None and len(ex) > 1 and len(ey) > 1
+            and np.nanmin(edge) < level < np.nanmax(edge)):
+        X, Y = np.meshgrid(ex, ey)
+        ax.contour(X, Y, edge, levels=[level], colors="white", linewidths=3.0)
+        ax.contour(X, Y, edge, levels=[level], colors="black", linewidths=1.4)
+    if xlog:
+        ax.set_xscale("log")
+    if ylog:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(False)
+    return ax
+
+
+def _edges(centers: np.ndarray, log: bool = False) -> np.ndarray:
+    """Cell edges around grid values: midpoints (geometric on a log axis), and half a step
+    beyond the ends."""
+    if log:
+        return np.exp(_edges(np.log(centers)))
+    if len(centers) == 1:
+        return np.array([centers[0] - 0.5, centers[0] + 0.5])
+    mid = (centers[1:] + centers[:-1]) / 2
+    return np.r_[2 * centers[0] - mid[0], mid, 2 * centers[-1] - mid[-1]]

@@ -208,3 +208,74 @@ def test_quick_report_data_rows_keep_their_order_relations(quick_report):
                 assert np.all(cols["measured_max"] <= cols["pascanu_bound"] + 1e-9)
                 checked += 1
     assert checked >= 3
+
+
+# ---------------------------------------------------------------- the phase diagram's helpers
+def test_phase_cells_have_the_grid_point_they_claim():
+    from gradflow.studies import phase
+
+    c = phase.make_cell("lstm", 5, 12, 1.7, 2.5, 0.3, seed=4)
+    for g in c.spec.gates:
+        block = c.params["weight_hh"][c.gate_slice(g)]
+        assert max(abs(np.linalg.eigvals(block))) == pytest.approx(1.7, rel=1e-12)
+    assert np.all(c.params["bias_ih"][c.gate_slice("f")] == 2.5)
+    others = np.delete(c.params["bias_ih"], np.arange(12, 24))
+    assert np.all(others == 0) and np.all(c.params["bias_hh"] == 0)
+    assert np.std(c.params["weight_ih"]) * np.sqrt(5) == pytest.approx(0.3, rel=0.15)
+    # the same seed gives the same matrices, only rescaled
+    d = phase.make_cell("lstm", 5, 12, 0.5, -1.0, 0.6, seed=4)
+    assert_close(d.params["weight_hh"] * 1.7 / 0.5, c.params["weight_hh"])
+    assert_close(d.params["weight_ih"] / 0.6, c.params["weight_ih"] / 0.3)
+
+
+def test_phase_measure_near_the_zero_state_against_closed_forms():
+    """With a vanishing input the state stays at 0, where the one-step Jacobian is constant:
+    W for the tanh RNN, and for the LSTM (gates at sigma(0) = 1/2, f = sigma(b), g = 0) a
+    map whose nonzero eigenvalues are those of W_g / 4 + sigma(b) I.  lambda_max is the log
+    of the largest eigenvalue modulus, and the horizon the first k with ||J^k|| < 0.01."""
+    from gradflow.studies import phase
+
+    T, H = 600, 10
+    rnn = phase.make_cell("rnn", 3, H, 0.6, None, 1e-9, seed=2)
+    W = rnn.params["weight_hh"]
+    got = phase.measure("rnn", 0.6, None, 1e-9, 2, T, H, 3, 2)
+    assert got["lam"] == pytest.approx(math.log(0.6), abs=0.02)
+    k, P = 0, np.eye(H)
+    while np.linalg.norm(P, 2) >= phase.THRESHOLD:  # slow loop over matrix powers
+        P, k = W @ P, k + 1
+    assert got["horizon"] == k and got["censored"] == 0
+
+    b = 1.5
+    lstm = phase.make_cell("lstm", 3, H, 0.8, b, 1e-9, seed=3)
+    Wg = lstm.params["weight_hh"][lstm.gate_slice("g")]
+    s = 1 / (1 + math.exp(-b))
+    lam = math.log(max(abs(np.linalg.eigvals(Wg / 4 + s * np.eye(H)))))
+    got = phase.measure("lstm", 0.8, b, 1e-9, 3, T, H, 3, 2)
+    assert got["lam"] == pytest.approx(lam, abs=0.02)
+
+
+def test_phase_crossings_and_censored_horizons():
+    from gradflow.studies import phase
+
+    assert phase.crossing([1, 2, 3, 4], [-3, -1, 1, 2]) == pytest.approx(2.5)
+    assert math.isnan(phase.crossing([1, 2, 3], [1, 2, 3]))  # above the level from the start
+    assert math.isnan(phase.crossing([1, 2], [-2, -1]))
+    assert phase.crossing([0, 1], [-1, 0]) == 1.0  # reaching the level counts
+    assert phase.first_censored([1, 2, 3], [5, 100, 100], 100) == 2
+    assert math.isnan(phase.first_censored([1, 2, 3], [5, 6, 7], 100))
+
+
+def test_phase_grid_sizes_and_the_full_grid_estimate():
+    from gradflow.report import StudyConfig
+    from gradflow.studies import phase
+
+    full = phase.sizes(StudyConfig(full=True))
+    c = phase.counts(StudyConfig(full=True))
+    maps = len(full["radius"]) * (len(full["scale"]) + len(full["bias"]) * len(full["lstm_scales"]))
+    g = full["learn"]
+    runs = len(g["radius"]) * g["seeds"] * (len(g["scale"]) + len(g["bias"]) * len(g["lstm_scales"]))
+    assert (c["maps"], c["runs"]) == (maps * full["seeds"], runs)
+    cost = phase.COST
+    assert c["cpu_hours"] == pytest.approx(
+        (maps * full["seeds"] * cost["map"]["full"] + runs * cost["learn"]["full"]) / 3600)
+    assert phase.counts(StudyConfig())["maps"] < c["maps"] / 5

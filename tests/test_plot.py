@@ -111,3 +111,35 @@ def test_to_frame_without_pandas_says_what_to_install(results):
             print(exc)
     """)
     assert 'pip install "gradflow-rnn[frames]"' in proc.stdout
+
+
+def test_phase_map_draws_the_values_and_the_edge_contour():
+    x = np.array([0.5, 1.0, 1.5, 2.0])
+    y = np.array([0.1, 0.3, 1.0])
+    lam = np.subtract.outer(-y, -x) - 1.2  # rises through 0 along x, later for larger y
+    ax = plot.phase_map(lam, x, y, edge=lam, cmap="RdBu_r", center=0.0, ylog=True,
+                        xlabel="radius", ylabel="scale", colorbar="lambda")
+    mesh = ax.collections[0]
+    np.testing.assert_array_equal(np.asarray(mesh.get_array()).reshape(lam.shape), lam)
+    assert mesh.norm.vcenter == 0.0 and mesh.norm.vmin == lam.min() and mesh.norm.vmax == lam.max()
+    assert len(ax.collections) == 3  # the map, and the contour's white edge and black line
+    assert ax.get_yscale() == "log" and ax.get_ylim()[0] > 0
+    x0, x1 = ax.get_xlim()
+    assert x0 == pytest.approx(0.25) and x1 == pytest.approx(2.25)  # half a step beyond
+    assert layout_problems(ax.figure) == []
+    # no contour where the edge field never reaches the level; a coarser map with a finer edge
+    ax = plot.phase_map(lam, x, y, edge=lam - 10.0)
+    assert len(ax.collections) == 1
+    ax = plot.phase_map([[0.0, 1.0]], [1.0, 2.0], [0.5], edge=lam, edge_x=x, edge_y=y)
+    assert len(ax.collections) == 3
+
+
+def test_phase_map_refuses_what_it_cannot_draw():
+    with pytest.raises(InvalidArgumentError, match=r"`values` must have shape \(len\(y\), len\(x\)\)"):
+        plot.phase_map(np.zeros((2, 3)), [1, 2], [1, 2, 3])
+    with pytest.raises(InvalidArgumentError, match="`edge` must have shape"):
+        plot.phase_map(np.zeros((2, 2)), [1, 2], [1, 2], edge=np.zeros((3, 2)))
+    with pytest.raises(InvalidArgumentError, match="`x` must be increasing"):
+        plot.phase_map(np.zeros((1, 2)), [2, 1], [1])
+    with pytest.raises(InvalidArgumentError, match=r"`y` must be increasing and positive \(log"):
+        plot.phase_map(np.zeros((2, 1)), [1], [0.0, 1.0], ylog=True)
