@@ -55,7 +55,7 @@ from . import _validate as check
 from ._display import Displayed, pandas
 from .errors import InvalidArgumentError, MissingDependencyError, PointError
 
-__all__ = ["sweep", "points_of", "SweepResult", "point_seed", "EXECUTORS"]
+__all__ = ["sweep", "points_of", "SweepResult", "point_seed", "point_seeds", "EXECUTORS"]
 
 EXECUTORS = ("serial", "joblib")
 #: seconds to wait for a Dask scheduler given by address
@@ -112,10 +112,16 @@ def points_of(grid) -> list[dict]:
     return points
 
 
+def point_seeds(seed: int, count: int) -> list[int]:
+    """The seeds of `count` points: one integer (< 2**63) from each child of
+    ``SeedSequence(seed).spawn(count)``, in the points' order."""
+    return [int(child.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+            for child in np.random.SeedSequence(seed).spawn(count)]
+
+
 def point_seed(seed: int, index: int, count: int) -> int:
-    """The seed of point `index` of `count`: from ``SeedSequence(seed).spawn(count)``."""
-    child = np.random.SeedSequence(seed).spawn(count)[index]
-    return int(child.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+    """The seed of point `index` of `count` (see :func:`point_seeds`)."""
+    return point_seeds(seed, count)[index]
 
 
 def _fingerprint(points: list[dict], seed: int) -> dict:
@@ -326,7 +332,12 @@ def dask_client(executor):
     return client, True
 
 
-def _run_points(fn, todo, executor, n_jobs, on_result):
+def _call_batch(fn, batch: list) -> list:
+    """Run a batch of (index, point) pairs in one task (see :func:`_call`)."""
+    return [_call(fn, index, point) for index, point in batch]
+
+
+def _run_points(fn, todo, executor, n_jobs, batch_size, on_result):
     """Run (index, point) pairs; call on_result(index, result, error, seconds, tb) as each
     finishes.  Returns a description of where they ran."""
     if executor == "serial" or not todo:
@@ -356,14 +367,20 @@ def _run_points(fn, todo, executor, n_jobs, on_result):
             log.info("gradflow: %d points on Dask %s; tasks at %s", len(todo),
                      client.scheduler.address, client.dashboard_link)
 
-        futures = [client.submit(_call, fn, i, p, pure=False, key=f"gradflow-point-{i}-{os.urandom(4).hex()}")
-                   for i, p in todo]
+        if batch_size is None:  # about 8 tasks per worker: few enough to hide Dask's
+            # per-task cost (milliseconds), enough to balance the load
+            workers = max(1, len(client.scheduler_info().get("workers", {})))
+            batch_size = max(1, -(-len(todo) // (8 * workers)))
+        batches = [todo[k:k + batch_size] for k in range(0, len(todo), batch_size)]
+        tag = os.urandom(4).hex()
+        futures = [client.submit(_call_batch, fn, b, pure=False,
+                                 key=f"gradflow-points-{b[0][0]}-{tag}") for b in batches]
         seen = set()
         for fut in as_completed(futures):
-            out = fut.result()
-            if out[0] not in seen:  # a task rerun after a lost worker reports once
-                seen.add(out[0])
-                on_result(*out)
+            for out in fut.result():
+                if out[0] not in seen:  # a task rerun after a lost worker reports once
+                    seen.add(out[0])
+                    on_result(*out)
         return f"dask {client.scheduler.address}"
     finally:
         if own:
@@ -372,7 +389,8 @@ def _run_points(fn, todo, executor, n_jobs, on_result):
 
 def sweep(fn, grid, *, executor=None, n_jobs: int | None = None, seed: int = 0, out=None,
           resume: bool = False, progress: bool = True, stop_on_error: bool = False,
-          tables: bool = True, desc: str = "sweep") -> SweepResult:
+          tables: bool = True, batch_size: int | None = None,
+          desc: str = "sweep") -> SweepResult:
     """Run ``fn(point)`` for every point of `grid`; see the module documentation.
 
     Parameters
@@ -401,6 +419,9 @@ def sweep(fn, grid, *, executor=None, n_jobs: int | None = None, seed: int = 0, 
         Tabulate the results (``table``'s result columns and ``arrays``).  False keeps them
         in ``results`` only, for results too large to tabulate (not with `out`, which
         stores the tables).
+    batch_size : int, optional
+        Points per Dask task (default: about 8 tasks per worker, so that Dask's cost per
+        task, milliseconds, does not dominate small points).  joblib batches on its own.
     desc : str
         The progress bar's label.
 
@@ -427,6 +448,8 @@ def sweep(fn, grid, *, executor=None, n_jobs: int | None = None, seed: int = 0, 
     progress, resume = check.flag("progress", progress), check.flag("resume", resume)
     stop_on_error = check.flag("stop_on_error", stop_on_error)
     tables = check.flag("tables", tables)
+    if batch_size is not None:
+        batch_size = check.positive_int("batch_size", batch_size)
     if not tables and out is not None:
         raise InvalidArgumentError("`out` stores the results' tables: it needs tables=True")
     if isinstance(executor, str) and executor in EXECUTORS:
@@ -437,7 +460,7 @@ def sweep(fn, grid, *, executor=None, n_jobs: int | None = None, seed: int = 0, 
             f"address; got {executor!r:.60}")
     n_jobs = (os.cpu_count() or 1) if n_jobs is None else check.positive_int("n_jobs", n_jobs)
     count = len(points)
-    full = [{**p, "seed": point_seed(seed, k, count)} for k, p in enumerate(points)]
+    full = [{**p, "seed": s} for p, s in zip(points, point_seeds(seed, count))]
     if executor != "serial":
         try:
             import cloudpickle
@@ -477,7 +500,7 @@ def sweep(fn, grid, *, executor=None, n_jobs: int | None = None, seed: int = 0, 
         bar.update()
 
     try:
-        where = _run_points(fn, todo, executor, n_jobs, on_result)
+        where = _run_points(fn, todo, executor, n_jobs, batch_size, on_result)
     finally:
         bar.close()
     names = list(points[0])

@@ -63,10 +63,11 @@ def test_the_same_grid_gives_identical_results_serially_on_joblib_and_on_dask(cl
     assert t["error"].isna().all() and (t["seconds"] > 0).all()
     curve = serial.arrays[(serial.arrays.point == 0) & (serial.arrays.name == "curve")]
     np.testing.assert_array_equal(curve["value"].to_numpy(), serial.results[0]["curve"])
-    # and by address, not only through a Client object
-    again = gradflow.sweep(sweep_points.lag_point, GRID, executor=cluster.scheduler.address,
-                           progress=False)
-    assert _comparable(again)[0].equals(_comparable(serial)[0])
+    # by address, not only through a Client object, and with other batches per task
+    for batch_size in (None, 1, 5):
+        again = gradflow.sweep(sweep_points.lag_point, GRID, executor=cluster.scheduler.address,
+                               batch_size=batch_size, progress=False)
+        assert _comparable(again)[0].equals(_comparable(serial)[0])
 
 
 def test_a_killed_worker_still_completes_every_point_exactly_once(tmp_path):
