@@ -50,6 +50,9 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
 #: (exit status, phrases its output must hold); None: not run here, with the reason
 README_COMMANDS = {
     "gradflow report": None,  # minutes; the quick report runs in tests/test_analysis.py
+    "gradflow report --jobs 2": None,  # the same; --jobs is exercised by the quick report
+    # a cluster's address; tests/test_sweep.py runs --scheduler on a LocalCluster
+    "gradflow report --full --scheduler tcp://scheduler:8786": None,
     "gradflow verify my_module:make_lstm --kind lstm": None,  # a placeholder for the user's own
     "gradflow verify lstm": (0, ["OK: all", "cell-path"]),
     "gradflow cells lstm": (0, ["dc/dc: diag(f)", "c_t = c_prev*f + g*i"]),
