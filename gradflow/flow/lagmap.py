@@ -3,7 +3,7 @@ every lag, and the norms of a loss gradient at every step.
 
 The Jacobians are assembled from the generated ``partials_units`` and the cell's weights;
 products are renormalised after every step by exact powers of two (see
-:mod:`gradflow.flow._kernels`).
+``gradflow.flow._kernels``).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class StateJacobians(Displayed):
     state : tuple of str
         Component names, in stacking order.
     hidden_size : int
-        H.
+        H, the number of units.
     """
 
     full: np.ndarray
@@ -54,7 +54,7 @@ class StateJacobians(Displayed):
                 "value": self.full.ravel()}
 
     def block(self, of: str, wrt: str) -> np.ndarray:
-        """``d of_t / d wrt_{t-1}``, shape (T, B, H, H) (a view of :attr:`full`).
+        """``d of_t / d wrt_{t-1}``, shape (T, B, H, H) (a view of ``full``).
 
         Parameters
         ----------
@@ -146,10 +146,12 @@ class GradientFlow(Displayed):
     norm : str
         ``"spectral"`` or ``"frobenius"``.
     length : int
-        T.
+        T, the number of steps.
     cell_name : str
         The cell's catalogue name.
 
+    Notes
+    -----
     ``-inf`` means the product is exactly zero in the cell's dtype, never that it
     underflowed (products are renormalised as they are accumulated).  A product is exactly
     zero when a one-step Jacobian annihilates it: a weight matrix of zeros, or gates
@@ -237,7 +239,7 @@ def gradient_flow(cell, x, state0=None, *, dh=None, lags=None, norm: str = "spec
     state0 : array, tuple or dict, optional
         Initial state, as for :meth:`Cell.forward`.
     dh : array_like, shape (T, B, H), optional
-        ``dL/dh_t`` from outside the recurrence; gives :attr:`GradientFlow.log10_loss_grad`
+        ``dL/dh_t`` from outside the recurrence; gives ``GradientFlow.log10_loss_grad``
         from one backward pass.
     lags : sequence of int, optional
         Lags in [0, T] (default: all).  Steps beyond the largest lag are not visited

@@ -188,7 +188,7 @@ def lyapunov_spectrum(cell, x, state0=None, *, transient: int | None = None,
     n_exponents : int, optional
         How many exponents (default S*H, all).
     window : int, optional
-        Steps over which :attr:`LyapunovSpectrum.drift` is measured (default N // 10).
+        Steps over which ``LyapunovSpectrum.drift`` is measured (default N // 10).
     tol : float
         Drift below which an estimate counts as converged.
 
