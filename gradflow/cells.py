@@ -17,7 +17,8 @@ _USER: dict[str, CellSpec] = {}
 
 
 def names() -> list[str]:
-    """Names of the catalogue cells and of the cells registered with :func:`define_cell`."""
+    """Names of the catalogue cells and of the cells registered with
+    :func:`~gradflow.define_cell`."""
     return [*CATALOGUE, *_USER]
 
 
@@ -53,7 +54,8 @@ def define_cell(name: str, *, gates, equations, register: bool = True, **options
         As for :class:`~gradflow.symbolic.CellSpec` (``state``, ``params``, ``stage2``,
         ``recurrent_input``, ``forget_gate``, ``description``, ``latex_names``).
     register : bool, default True
-        Make it available by name to :func:`get` and ``gradflow.Cell(name, ...)``.
+        Make it available by name to :func:`~gradflow.cells.get` and
+        ``gradflow.Cell(name, ...)``.
 
     Examples
     --------

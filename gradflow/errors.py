@@ -4,6 +4,15 @@ Every error raised at the boundary derives from :class:`GradflowError` and also 
 the built-in exception a caller would expect (``ValueError``, ``TypeError``), so that
 ``except ValueError`` keeps working.  Messages name the argument, what was given, what
 was expected and, where it helps, how to fix it.
+
+>>> import gradflow
+>>> try:
+...     gradflow.Cell("lstm", input_size=0, hidden_size=4)
+... except ValueError as exc:
+...     print(type(exc).__name__, isinstance(exc, gradflow.GradflowError))
+...     print(exc)
+InvalidArgumentError True
+`input_size` must be an integer >= 1; got 0
 """
 
 from __future__ import annotations

@@ -218,7 +218,8 @@ class Network:
     num_directions = property(lambda self: len(self.layers[0]), doc="1, or 2 when bidirectional.")
     bidirectional = property(lambda self: len(self.layers[0]) == 2, doc="Whether layers read both ways.")
     dtype = property(lambda self: self.layers[0][0].dtype, doc="float64 or float32.")
-    input_size = property(lambda self: self.layers[0][0].input_size, doc="D.")
+    input_size = property(lambda self: self.layers[0][0].input_size,
+                          doc="D, the size of the network's input.")
     hidden_sizes = property(lambda self: tuple(p[0].hidden_size for p in self.layers),
                             doc="H of each layer.")
     output_size = property(lambda self: self.num_directions * self.layers[-1][0].hidden_size,

@@ -1,18 +1,32 @@
-"""The examples in docstrings and in the README run and print what they say."""
+"""The examples in docstrings, in the README and in the documentation's pages run and
+print what they say."""
 
 from __future__ import annotations
 
 import doctest
 import importlib
 import re
+import warnings
 from pathlib import Path
 
 import pytest
 
-MODULES = ["gradflow", "gradflow.cells", "gradflow.cell", "gradflow.symbolic.spec",
-           "gradflow.symbolic.parse", "gradflow.train", "gradflow.train.tasks", "gradflow.flow",
-           "gradflow.flow.lagmap", "gradflow.flow.paths", "gradflow.flow.spectra",
-           "gradflow.flow.network", "gradflow.testing"]
+ROOT = Path(__file__).resolve().parents[1]
+
+MODULES = ["gradflow", "gradflow.errors", "gradflow.cells", "gradflow.cell", "gradflow.network",
+           "gradflow.symbolic.spec", "gradflow.symbolic.parse", "gradflow.train",
+           "gradflow.train.loop", "gradflow.train.losses", "gradflow.train.optim",
+           "gradflow.train.tasks", "gradflow.flow", "gradflow.flow.lagmap", "gradflow.flow.paths",
+           "gradflow.flow.spectra", "gradflow.flow.network", "gradflow.interop._torch", "gradflow.testing",
+           "gradflow.testing.checks", "gradflow.testing.identities",
+           "gradflow.testing.implementation", "gradflow.testing.strategies", "gradflow.plot",
+           "gradflow.sweeps"]
+
+#: the documentation's pages with examples (the API pages are the docstrings above, the
+#: gallery's scripts run when the documentation is built)
+DOC_PAGES = [str(p.relative_to(ROOT))
+             for p in [ROOT / "docs" / "index.rst", *sorted((ROOT / "docs" / "guide").glob("*.rst"))]
+             if ">>> " in p.read_text()]
 
 
 def test_former_module_names_still_work():
@@ -33,6 +47,22 @@ def test_former_module_names_still_work():
 @pytest.mark.parametrize("name", MODULES)
 def test_docstring_examples(name):
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0
+
+
+@pytest.mark.parametrize("page", DOC_PAGES)
+def test_documentation_examples(page, monkeypatch):
+    """The user guide's examples run as written, from the repository's root (the reports
+    page runs the study in docs/guide/studies)."""
+    monkeypatch.chdir(ROOT)
+    with warnings.catch_warnings():
+        # Keras's model.save on the torch backend converts variables with np.array (as in
+        # tests/test_keras.py)
+        warnings.filterwarnings("ignore", "__array__ implementation doesn't accept a copy",
+                                DeprecationWarning)
+        result = doctest.testfile(str(ROOT / page), module_relative=False,
+                                  optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0
     assert result.failed == 0
 
 

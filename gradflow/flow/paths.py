@@ -86,7 +86,7 @@ class PathDecomposition(Displayed):
     @property
     def share(self) -> np.ndarray | None:
         """``10 ** log10_share``, shape (K, B) (underflows to 0 where the share is below
-        the float64 range; use :attr:`log10_share` then)."""
+        the float64 range; use ``log10_share`` then)."""
         return None if self.log10_share is None else 10.0 ** self.log10_share
 
 

@@ -216,6 +216,15 @@ def from_torch(module, *, name: str | None = None, kind: str | None = None,
     InvalidArgumentError, ShapeError, DTypeError, NonFiniteError
         For what cannot be converted, naming the module, tensor or shape: a projected LSTM,
         a missing or misshapen tensor, NaN weights, several candidate modules.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from gradflow.interop import from_torch
+    >>> from_torch(torch.nn.GRU(3, 4))
+    Cell('gru', input_size=3, hidden_size=4, dtype=float32)
+    >>> from_torch(torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True))
+    Network(lstm, layers=2, hidden_sizes=[4, 4], input_size=3, bidirectional=True, dtype=float32)
     """
     network = check.flag("network", network)
     if isinstance(module, dict):
@@ -246,6 +255,19 @@ def to_torch(model):
     ``rnn-relu`` (``nn.RNN``), ``lstm`` (``nn.LSTM``) and ``gru`` (``nn.GRU``), and one
     hidden size.  A Cell gives a time-major single-layer module; a Network keeps its
     ``num_layers``, ``bidirectional``, ``bias`` and ``batch_first``.
+
+    Examples
+    --------
+    >>> import numpy as np, torch, gradflow
+    >>> from gradflow.interop import to_torch
+    >>> cell = gradflow.Cell("lstm", input_size=3, hidden_size=4, seed=0)
+    >>> module = to_torch(cell)
+    >>> module, module.weight_hh_l0.dtype
+    (LSTM(3, 4), torch.float64)
+    >>> x = np.random.default_rng(0).standard_normal((5, 2, 3))
+    >>> out, _ = module(torch.from_numpy(x))
+    >>> np.allclose(out.detach().numpy(), cell.forward(x).h)
+    True
     """
     if isinstance(model, Cell):
         net = Network.from_cells([model])

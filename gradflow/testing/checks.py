@@ -27,7 +27,7 @@ def check_grads(cell, x, state0=None, *, dh=None, dstate=None, seed: int = 0,
                 max_entries: int | None = None, eps: float = 1e-5,
                 rtol: float | None = None, atol: float | None = None,
                 raise_on_failure: bool = True) -> CheckResult:
-    """Compare :meth:`Cell.backward` with central finite differences of the forward pass.
+    """Compare :meth:`~gradflow.Cell.backward` with central finite differences of the forward pass.
 
     The loss is ``L = sum(dh * h) + sum_s sum(dstate[s] * final[s])``; its gradient with
     respect to every parameter, the input and the initial state is compared with central
@@ -38,7 +38,7 @@ def check_grads(cell, x, state0=None, *, dh=None, dstate=None, seed: int = 0,
     cell : Cell
     x : ndarray, shape (T, B, D), the cell's dtype
     state0 : array, tuple or dict, optional
-        As for :meth:`Cell.forward`.
+        As for :meth:`~gradflow.Cell.forward`.
     dh : ndarray, shape (T, B, H), optional
         Weights of ``h`` in the loss; standard normal (from `seed`) if not given.
     dstate : tuple of ndarray, each (B, H), optional

@@ -2,7 +2,7 @@
 
 Each :class:`Identity` compares what gradflow computes (one-step Jacobians from the
 backward pass and, when available, from :func:`gradflow.state_jacobians`; gradients from
-:meth:`Cell.backward`) with an independent reference: a closed form evaluated in NumPy
+:meth:`~gradflow.Cell.backward`) with an independent reference: a closed form evaluated in NumPy
 from the parameters and the states, central finite differences, or PyTorch autograd.
 The closed forms (in :mod:`gradflow.testing._references`) are *references to check
 against*, written from the papers; no computation of gradflow uses them.

@@ -1,7 +1,7 @@
 """Hypothesis strategies for gradflow: catalogue cells, parameters, inputs and states.
 
 Every option is keyword-only and validated when the strategy is built (not when it is
-drawn), raising :class:`gradflow.InvalidArgumentError`.  Sizes and ranges are given as
+drawn), raising :class:`~gradflow.errors.InvalidArgumentError`.  Sizes and ranges are given as
 an int or float (fixed) or a ``(low, high)`` pair (inclusive).
 
 >>> import numpy as np
@@ -208,7 +208,7 @@ def sequences(*, input_size, length=(1, 6), batch_size=(1, 2), dtype=np.float64,
     Parameters
     ----------
     input_size : int
-        D.
+        D, the input size.
     length, batch_size : int or (int, int)
         T and B.
     dtype : numpy.float64 or numpy.float32
@@ -240,7 +240,7 @@ def states(cell, *, batch_size=1, scale: float = 1.0) -> st.SearchStrategy[tuple
     ----------
     cell : gradflow.Cell
     batch_size : int
-        B.
+        B, the number of sequences.
     scale : float
         Elements lie in ``[-scale, scale]``.
 

@@ -153,7 +153,7 @@ def train(cell, task, *, batch_size: int = 32, max_sequences: int = 100_000,
     cell : Cell
         Trained in place (its ``params`` change).
     task : Task or str
-        A task object or a name for :func:`gradflow.tasks.get` with default options.
+        A task object or a name for :func:`gradflow.train.tasks.get` with default options.
     batch_size : int
         Sequences per update.
     max_sequences : int
@@ -311,7 +311,7 @@ def recipe(cell) -> dict:
     Returns
     -------
     dict
-        :data:`RECIPE` (hidden size 16, batch 32, Adam, lr 0.01, clipping at 1, the 1997
+        :data:`~gradflow.train.loop.RECIPE` (hidden size 16, batch 32, Adam, lr 0.01, clipping at 1, the 1997
         window of 2,000 sequences) and the gate biases at initialisation:
         ``forget_bias`` = 3 for cells with a forget-like gate (``spec.forget_gate``: f for
         LSTMs, z for GRUs), keeping the memory open, and ``input_bias`` = -3 for cells

@@ -68,6 +68,18 @@ def mse_loss(out, y, mask) -> tuple[float, np.ndarray]:
     loss : float
     dout : ndarray, shape (T, B, K)
         dL/d(out), zero where the mask is False.
+
+    Examples
+    --------
+    Only the masked step counts:
+
+    >>> import numpy as np
+    >>> from gradflow.train import mse_loss
+    >>> out = np.array([[[0.5]], [[1.0]]])              # (T, B, K) = (2, 1, 1)
+    >>> y = np.array([[[0.0]], [[2.0]]])
+    >>> loss, dout = mse_loss(out, y, mask=np.array([[False], [True]]))
+    >>> loss, dout.ravel()
+    (1.0, array([ 0., -2.]))
     """
     out, y, mask, n = check.loss_arrays(out, y, mask)
     K = out.shape[-1]

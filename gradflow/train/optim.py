@@ -26,6 +26,16 @@ def clip_by_global_norm(grads: dict, max_norm: float | None) -> float:
     norm), as ``torch.nn.utils.clip_grad_norm_``; returns the norm before clipping.
 
     ``max_norm=None`` leaves the gradients unchanged.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gradflow.train import clip_by_global_norm
+    >>> grads = {"weight": np.array([3.0, 0.0]), "bias": np.array([4.0])}
+    >>> clip_by_global_norm(grads, 1.0)
+    5.0
+    >>> grads
+    {'weight': array([0.6, 0. ]), 'bias': array([0.8])}
     """
     norm = global_norm(grads)
     if max_norm is None:

@@ -1,6 +1,6 @@
 """Gradient norms against lag, ‖∂L/∂h_k‖, from the cell's own backward pass.
 
-:meth:`Cell.backward` returns the gradient of the initial state.  Run on a one-step
+:meth:`~gradflow.Cell.backward` returns the gradient of the initial state.  Run on a one-step
 piece of a trace with the gradient of that step's output state given as ``dstate``, it
 carries a state gradient back one step; chaining the pieces from the end gives the total
 derivative ``∂L/∂s_k`` at every step k — the same numbers as one full backward pass, kept
