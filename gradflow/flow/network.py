@@ -3,7 +3,7 @@ layer seen from the output, loss gradients on every layer's hidden state, per-la
 decompositions and gate statistics, and Lyapunov spectra of the stacked state.
 
 The Jacobians are each layer's own, from its cell's generated kernels
-(:class:`~gradflow.flow._steps.Steps`): ``d s_t / d s_{t-1}`` and ``d s_t / d x_t``;
+(the flow package's ``Steps``): ``d s_t / d s_{t-1}`` and ``d s_t / d x_t``;
 nothing is differentiated here.  Adjoints (rows of Jacobian products and loss gradients)
 are carried as float64 mantissas with an int64 exponent per row, renormalised by exact
 powers of two after every step, with exponents aligned when two contributions are added:
@@ -139,7 +139,7 @@ def network_flow(net, x, state0=None, *, doutput=None, lags=None, norm: str = "s
     state0 : optional
         Initial states, as :meth:`Network.forward` takes them.
     doutput : array_like, shaped like the network's output, optional
-        dL/d(output) at every step; gives :attr:`NetworkFlow.log10_grad`.
+        dL/d(output) at every step; gives ``NetworkFlow.log10_grad``.
     lags : sequence of int, optional
         Lags in [0, T] (default all).
     norm : {"spectral", "frobenius"}
@@ -154,7 +154,7 @@ def network_flow(net, x, state0=None, *, doutput=None, lags=None, norm: str = "s
     -----
     Time O(T * sum_l dirs * (R S_l H_l (H_l + D_l))) for R = dirs * H_L (+ 1 with
     `doutput`) rows; memory two layers' stored adjoints, ``2 * dirs * T * R * H * 8``
-    bytes per batch row (rows are swept in groups that fit :data:`ADJOINT_BYTES`).  A
+    bytes per batch row (rows are swept in groups that fit ``ADJOINT_BYTES`` (1 GiB)).  A
     one-layer unidirectional network gives :func:`gradflow.gradient_flow`'s ``log10_h``.
     """
     check.instance("net", net, Network, _NET_HINT)
