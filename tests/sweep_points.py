@@ -44,3 +44,30 @@ def number_point(point):
 
 def ragged_point(point):
     return {"ragged": [[0], [1, 2]]}
+
+
+class _Count(__import__("logging").Handler):
+    """Counts gradflow's "compiling kernels" messages in this process."""
+
+    def __init__(self):
+        super().__init__()
+        self.compiled = []
+
+    def emit(self, record):
+        if record.getMessage().startswith("compiling kernels"):
+            self.compiled.append(record.args[0])
+
+
+_COUNT = _Count()
+__import__("logging").getLogger("gradflow").addHandler(_COUNT)
+__import__("logging").getLogger("gradflow").setLevel("INFO")
+
+
+def compiling_point(point):
+    """A forward and backward pass of a small cell; reports this process's compilations."""
+    import gradflow
+
+    cell = gradflow.Cell(point["cell"], 2, 3, seed=point["seed"] % 1000)
+    trace = cell.forward(np.zeros((4, 1, 2)))
+    cell.backward(trace, np.ones_like(trace.h))
+    return {"pid": os.getpid(), "compiled": len(_COUNT.compiled)}

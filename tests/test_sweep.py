@@ -70,6 +70,31 @@ def test_the_same_grid_gives_identical_results_serially_on_joblib_and_on_dask(cl
         assert _comparable(again)[0].equals(_comparable(serial)[0])
 
 
+def test_each_worker_compiles_a_cell_at_most_once(tmp_path):
+    """Workers with an empty kernel cache: over many points, each compiles the cell once at
+    most (the first to finish writes it; another may be compiling meanwhile), and a second
+    sweep on the same workers compiles nothing."""
+    cl = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=":0",
+                                  env={"GRADFLOW_CACHE_DIR": str(tmp_path / "cache")})
+    client = distributed.Client(cl)
+    try:
+        grid = {"cell": ["rnn-linear"], "replicate": list(range(12))}
+        first = gradflow.sweep(sweep_points.compiling_point, grid, executor=client,
+                               batch_size=1, progress=False)
+        second = gradflow.sweep(sweep_points.compiling_point, grid, executor=client,
+                                progress=False)
+    finally:
+        client.close()
+        cl.close()
+    assert first.table["error"].isna().all()
+    per_worker = first.table.groupby("pid")["compiled"].max()
+    assert 1 <= per_worker.sum() <= 2 and (per_worker <= 1).all()
+    again = second.table.groupby("pid")["compiled"].max()
+    assert (again == per_worker.reindex(again.index).fillna(0)).all()  # nothing more
+    assert any((tmp_path / "cache").rglob("*.py"))
+
+
 def test_a_killed_worker_still_completes_every_point_exactly_once(tmp_path):
     cl = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   host="127.0.0.1", dashboard_address=":0")
