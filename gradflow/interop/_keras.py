@@ -76,11 +76,16 @@ class KerasImport:
         Name and class of the Keras layer behind each layer of `network`, in order.
     skipped : tuple of (str, str)
         Name and class of every layer that is not recurrent, in the model's order.
+    dense : tuple of (str, (ndarray, ndarray or None, str))
+        Every ``Dense`` layer of the model: its name, and its kernel ``(F, K)``, bias
+        ``(K,)`` (None without) and activation, as Keras stores them (a readout for
+        :func:`gradflow.analyze`).
     """
 
     network: Network
     layers: tuple
     skipped: tuple
+    dense: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -589,5 +594,42 @@ def from_keras(path_or_model) -> KerasImport:
         layers.append(tuple(cells))
         d_in, below = len(pair) * pair[0].units, name
     net = Network.from_cells(layers, bias=any(d.use_bias for d in dirs), batch_first=True)
+    dense = _dense(config, path_or_model, keras, None if keras is not None else weights,
+                   None if keras is not None else where)
     return KerasImport(network=net, layers=tuple((n, c) for n, c, _ in recurrent),
-                       skipped=tuple(skipped))
+                       skipped=tuple(skipped), dense=dense)
+
+
+def _dense(config, model, keras, weights, where) -> tuple:
+    """The Dense layers' (name, (kernel, bias, activation)), from the live model or from
+    model.weights.h5 (groups ``layers/dense``, ``layers/dense_1`` ... in config order)."""
+    entries = config.get("config", {}).get("layers") if isinstance(config, dict) else None
+    if not isinstance(entries, list):
+        return ()
+    out, k = [], -1
+    for e in entries:
+        if not isinstance(e, dict) or e.get("class_name") != "Dense":
+            continue
+        k += 1
+        cfg = e.get("config") or {}
+        name, activation = _name(e), cfg.get("activation", "linear")
+        activation = activation if isinstance(activation, str) else str(activation)
+        if keras is not None:
+            values = [_to_numpy(w, keras) for w in model.get_layer(name).weights]
+        else:
+            h5py = _h5py()
+            stem = "dense" + (f"_{k}" if k else "")
+            try:
+                with h5py.File(io.BytesIO(weights), "r") as f:
+                    group = f.get(f"layers/{stem}/vars")
+                    if not isinstance(group, h5py.Group):
+                        continue
+                    values = [group[str(i)][()] for i in range(len(group))]
+            except (OSError, RuntimeError, KeyError, ValueError) as exc:
+                raise InvalidArgumentError(f"{where}: the Dense layer {name!r} cannot be read "
+                                           f"({type(exc).__name__}: {exc})") from None
+        if not values:
+            continue
+        out.append((name, (np.asarray(values[0]), np.asarray(values[1]) if len(values) > 1
+                           else None, activation)))
+    return tuple(out)

@@ -133,6 +133,17 @@ def _build(kind, tensors: dict, *, num_layers, bidirectional, bias, batch_first,
     return Network.from_cells(layers, bias=bias, batch_first=batch_first)
 
 
+def recurrent_keys(state: dict, name: str | None = None) -> set:
+    """The keys of `state` that hold a recurrent module's tensors (``weight_ih_l0`` ...), of
+    the module `name` (its prefix) when given."""
+    out = set()
+    for key in state:
+        m = _KEY.match(str(key))
+        if m is not None and (name is None or m.group("prefix") == name + "."):
+            out.add(key)
+    return out
+
+
 def _from_state_dict(state: dict, name, kind, batch_first, network):
     groups = {}
     for key, value in state.items():
