@@ -23,6 +23,7 @@ from .errors import (
     InvalidArgumentError,
     MissingDependencyError,
     NonFiniteError,
+    PointError,
     ShapeError,
     SpecError,
     UnknownCellError,
@@ -44,18 +45,20 @@ _NAMES = {
     "NetworkGrads": "gradflow.network",
     "sweep": "gradflow.sweeps",
     "SweepResult": "gradflow.sweeps",
+    "analyze": "gradflow.analyzer",
+    "Analysis": "gradflow.analyzer",
     **{name: "gradflow.flow" for name in _FLOW},
 }
 _SUBMODULES = ("cells", "interop", "symbolic", "codegen", "config", "testing", "flow", "spectra",
-               "tasks", "train", "report", "plot")
+               "tasks", "train", "report", "plot", "analyzer", "sweeps")
 
 __all__ = [
     "Cell", "Trace", "Grads", "CellSpec", "define_cell", "Network", "NetworkTrace", "NetworkGrads",
-    "sweep", "SweepResult",
+    "sweep", "SweepResult", "analyze", "Analysis",
     "cells", "interop", *_FLOW,
     "GradflowError", "ShapeError", "DTypeError", "NonFiniteError", "UnknownCellError",
     "InvalidArgumentError", "SpecError", "CodegenError", "MissingDependencyError",
-    "GradflowWarning", "CacheWarning",
+    "PointError", "GradflowWarning", "CacheWarning",
     "__version__",
 ]
 

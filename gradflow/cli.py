@@ -15,6 +15,7 @@ __all__ = ["main"]
 #: subcommand -> (module, one-line help)
 COMMANDS = {
     "report": ("gradflow.report._cli", "write the analytical report (Markdown + HTML)"),
+    "analyze": ("gradflow.analyzer._cli", "the gradient-flow report of your own trained model"),
     "verify": ("gradflow.testing._cli", "run the property checks on a cell or your own RNN"),
     "train": ("gradflow.train._cli", "train a cell on a long-lag task"),
     "cells": ("gradflow._cells_cli", "list the catalogue cells, or show one's equations"),

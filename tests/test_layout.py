@@ -27,6 +27,7 @@ LAYERS = [
     ("gradflow.flow", "gradflow.train", "gradflow.interop", "gradflow.sweeps"),
     ("gradflow.testing",),
     ("gradflow.report", "gradflow.studies"),
+    ("gradflow.analyzer",),
     ("gradflow.cli", "gradflow.__main__", "gradflow", "gradflow.spectra", "gradflow.tasks"),
 ]
 

@@ -55,9 +55,12 @@ def _md_table(table) -> str:
     return "\n".join(lines)
 
 
-def to_markdown(sections, config: StudyConfig, skipped=()) -> str:
-    """The report as Markdown (LaTeX left for the viewer; figures linked as files)."""
-    parts = [f"# {REPORT_TITLE}", "", intro(config, sections, skipped), ""]
+def to_markdown(sections, config: StudyConfig, skipped=(), *, title: str | None = None,
+                preface: str | None = None) -> str:
+    """The report as Markdown (LaTeX left for the viewer; figures linked as files);
+    `title` and `preface` replace the default report's."""
+    preface = intro(config, sections, skipped) if preface is None else preface
+    parts = [f"# {REPORT_TITLE if title is None else title}", "", preface, ""]
     fig_no = table_no = 0
     for k, s in enumerate(sections, start=1):
         parts += [f'<a id="{s.key}"></a>', "", f"## {k}. {s.title}", "", s.text.strip(), ""]
@@ -74,9 +77,11 @@ def to_markdown(sections, config: StudyConfig, skipped=()) -> str:
 
 
 def write_report(out, sections, *, config: StudyConfig, formats=("md", "html"), skipped=(),
-                 progress: bool = False) -> list:
+                 progress: bool = False, title: str | None = None,
+                 preface: str | None = None) -> list:
     """Write the report files into `out`; returns the paths written.  With `progress`, a
-    bar on stderr counts the figures drawn and the pages written."""
+    bar on stderr counts the figures drawn and the pages written.  `title` and `preface`
+    (Markdown: the opening paragraphs and the contents) replace the default report's."""
     import sys
 
     from tqdm.auto import tqdm
@@ -111,11 +116,12 @@ def write_report(out, sections, *, config: StudyConfig, formats=("md", "html"), 
         if s.data:
             put(out / "data" / f"{s.key}.json", dumps(s.data) + "\n")
     if "md" in formats:
-        put(out / "index.md", to_markdown(sections, config, skipped))
+        put(out / "index.md", to_markdown(sections, config, skipped, title=title, preface=preface))
         bar.update()
     if "html" in formats:
         bar.set_description("writing the report: equations and HTML")
-        put(out / "index.html", to_html(sections, config, svgs, skipped))
+        put(out / "index.html", to_html(sections, config, svgs, skipped, title=title,
+                                        preface=preface))
         bar.update()
     bar.close()
     return written
