@@ -83,6 +83,9 @@ README_COMMANDS = {
     "gradflow report --jobs 2": None,  # the same; --jobs is exercised by the quick report
     # a cluster's address; tests/test_sweep.py runs --scheduler on a LocalCluster
     "gradflow report --full --scheduler tcp://scheduler:8786": None,
+    # the user's own files; tests/test_analyze.py runs the same command on files it writes
+    "gradflow analyze model.pt --data x.npy --targets y.npy --readout head --forget-bias 2 "
+    "--out my-analysis": None,
     "gradflow verify my_module:make_lstm --kind lstm": None,  # a placeholder for the user's own
     "gradflow verify lstm": (0, ["OK: all", "cell-path"]),
     "gradflow cells lstm": (0, ["dc/dc: diag(f)", "c_t = c_prev*f + g*i"]),

@@ -1,21 +1,6 @@
-"""``gradflow.analyze``: the gradient flow of a trained recurrent network, on data.
-
-What it measures, for every layer and direction of the network:
-
-* the lag map ``log10 || d h^L_T / d h^l_{T-k} ||`` and the lag at which it falls below
-  `threshold` of its lag-0 value (the layer's *gradient horizon*);
-* the gradient of a loss on every hidden state, over layers x time and units x time: the
-  loss of given targets through a linear readout, a given ``dL/d(output)``, or, without
-  either, the probe ``s = sum_j h^L_T[j]`` (labelled as such);
-* the forget-like gate's distribution, its saturated shares, the per-unit memory horizons
-  of the direct path, and the direct (cell-state) path's share of the one-layer Jacobian;
-* the Lyapunov spectrum of the stacked state (the first `exponents` exponents);
-* with `forget_bias`, the lag maps and horizons again with every forget-like gate's bias
-  shifted by that much, side by side.
-
-Everything is computed in log space (gradflow's renormalised products): a gradient of
-1e-400 is reported as -400, not as 0.  The same model, data and seed give the same numbers.
-"""
+"""``gradflow.analyze``: measure the gradient flow of a trained network on data (what is
+measured: see :mod:`gradflow.analyzer`).  The same model, data and seed give the same
+numbers."""
 
 from __future__ import annotations
 
