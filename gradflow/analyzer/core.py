@@ -285,7 +285,7 @@ def _objective(loaded: LoadedModel, trace, targets, loss: str, doutput, layout):
     if targets is None:
         d = np.zeros((T, B, F))
         d[-1] = 1.0
-        return d, "the probe s = Σ_j h^L_T[j] (no targets given)", None
+        return d, "the probe s = Σ_j h^L_T[j], as no targets were given", None
     y = np.asarray(targets)
     batch_first = net.batch_first if layout is None else layout == "btd"
     if loaded.readout is not None:

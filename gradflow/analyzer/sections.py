@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..report import Figure, Section, StudyConfig, Table
-from .summary import PATH_LAG, layer_name
+from .summary import PATH_LAG, at_longest_lag, layer_name, level, only_lag0, power
 
 __all__ = ["sections", "write", "TITLE"]
 
@@ -63,11 +63,15 @@ def _lag_section(a) -> Section:
     data = {"layer": [], "direction": [], "lag": [], "sequence": [], "log10_norm": []}
     rows = []
     colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+    lag0 = []
     for k, (layer, d, cell) in enumerate(_layers(net)):
         v = flow.log10_lag[layer, d]  # (K, B)
         ok = np.isfinite(v).all(axis=1)
-        lag_map(v[ok], flow.lags[ok], ax=ax, label=layer_name(net, layer, d),
-                color=colors[k % len(colors)], band=v.shape[1] > 1)
+        if only_lag0(flow, layer, d):
+            lag0.append(layer_name(net, layer, d))
+        else:
+            lag_map(v[ok], flow.lags[ok], ax=ax, label=layer_name(net, layer, d),
+                    color=colors[k % len(colors)], band=v.shape[1] > 1)
         for j, lag in enumerate(flow.lags):
             for b in range(v.shape[1]):
                 data["layer"].append(layer + 1)
@@ -77,23 +81,30 @@ def _lag_section(a) -> Section:
                 data["log10_norm"].append(float(v[j, b]))
         h = a.horizons[layer, d]
         fin = h[np.isfinite(h)]
-        rows.append([layer_name(net, layer, d), f"{np.median(fin):.0f}" if fin.size else "—",
+        if only_lag0(flow, layer, d):
+            rows.append([layer_name(net, layer, d), "lag 0 only", "—", "—", "exactly 0"])
+            continue
+        rows.append([layer_name(net, layer, d), _med(h, flow.length),
                      f"{fin.min():.0f} – {fin.max():.0f}" if fin.size else "—",
-                     f"{int(np.sum(np.isinf(h)))} of {h.size}"])
+                     f"{int(np.sum(np.isinf(h)))} of {h.size}",
+                     power(at_longest_lag(flow, layer, d))])
     ax.axhline(np.log10(a.threshold), color="0.4", lw=0.8, ls=":")
     ax.set_ylabel(r"$\log_{10}\,\|\partial h^L_T/\partial h^l_{T-k}\|$")
     ax.legend(frameon=False, fontsize=7)
     data, dropped = _finite_rows(data, ["log10_norm"])
+    only = (f" Not drawn: {', '.join(lag0)}, on which the last output depends at lag 0 only "
+            "(a reverse direction reaches the last step first)." if lag0 else "")
     figure = Figure("lag_maps", fig,
                     "The gradient of the top layer's last output with respect to each layer's "
                     "hidden state k steps earlier: median over the sequences (line) and 10–90 % "
-                    f"band. Dotted: {a.threshold:g} (log10 {np.log10(a.threshold):.0f}), the "
-                    "level of the horizons in the table, relative to lag 0." + _dropped(dropped),
-                    data)
+                    f"band. Dotted: {level(a.threshold)}, the level of the horizons in the "
+                    "table (relative to lag 0)." + only + _dropped(dropped), data)
     table = Table("horizons", ["layer", "median horizon (steps)", "range",
-                               f"beyond T = {flow.length}"], rows,
-                  f"Gradient horizons: the first lag at which ‖∂h^L_T/∂h^l_{{T−k}}‖ falls "
-                  f"below {a.threshold:g} of its lag-0 value, over the sequences.")
+                               f"beyond T = {flow.length}", "at the longest lag"], rows,
+                  r"Gradient horizons: the first lag at which $\|\partial h^L_T/\partial "
+                  r"h^l_{T-k}\|$ falls below " + level(a.threshold) + " of its lag-0 value, "
+                  "over the sequences; and the gradient at the longest lag, relative to lag 0 "
+                  "(median).")
     text = ("How far back does each layer's state still move the output? For every layer and "
             "direction, the norm of the Jacobian of the last output with respect to that "
             "layer's hidden state k steps earlier (`gradflow.network_flow`), through the "
@@ -212,7 +223,7 @@ def _gate_section(a) -> Section | None:
                f"sequence and unit of each layer (rows in the data: {labels}).", d1),
         Figure("unit_horizons", figs["horizon"][0],
                "Each unit's memory horizon along its direct path: the first lag at which the "
-               f"path falls below {a.threshold:g}, median over the sequences; beyond "
+               f"path falls below {level(a.threshold)}, median over the sequences; beyond "
                f"T = {T} counted as T + 1.", d2),
     ]
     if d3["row"]:
@@ -277,7 +288,8 @@ def _whatif_section(a) -> Section | None:
     if w is None:
         return None
     net, flow = a.network, a.flow
-    gated = [(layer, d) for layer, d, c in _layers(net) if c.spec.forget_gate is not None]
+    gated = [(layer, d) for layer, d, c in _layers(net)
+             if c.spec.forget_gate is not None and not only_lag0(flow, layer, d)]
     fig, axes = new_figure(ncols=len(gated), width=min(3.6 * len(gated) + 0.4, 13.0), height=3.4,
                            sharey=True)
     axes = np.atleast_1d(axes)
@@ -298,14 +310,18 @@ def _whatif_section(a) -> Section | None:
         ax.legend(frameon=False, fontsize=7)
         before, after = a.horizons[layer, d], w.horizons[layer, d]
         rows.append([layer_name(net, layer, d), _med(before, flow.length),
-                     _med(after, flow.length)])
+                     _med(after, flow.length), power(at_longest_lag(flow, layer, d)),
+                     power(at_longest_lag(w.flow, layer, d))])
     figure = Figure("whatif", fig,
                     f"Lag maps of the trained model (blue) and of the same model with every "
                     f"forget-like gate's bias raised by {w.shift:g} (red), on the same input.",
                     data)
     table = Table("whatif_horizons", ["layer", "trained: median horizon",
-                                      f"bias + {w.shift:g}: median horizon"], rows,
-                  f"Gradient horizons (below {a.threshold:g} of lag 0), before and after.")
+                                      f"bias + {w.shift:g}: median horizon",
+                                      "trained: at the longest lag",
+                                      f"bias + {w.shift:g}: at the longest lag"], rows,
+                  f"Gradient horizons (below {level(a.threshold)} of lag 0) and the gradient at "
+                  "the longest lag (relative to lag 0, median), before and after.")
     text = (f"What would a larger forget bias change? The same analysis with every forget-like "
             f"gate's bias raised by {w.shift:g} (`forget_bias={w.shift:g}`), nothing else "
             "changed: a larger bias opens the gates, so the direct path multiplies by values "

@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-__all__ = ["findings", "layer_name", "power", "level", "PATH_LAG"]
+__all__ = ["findings", "layer_name", "power", "level", "only_lag0", "at_longest_lag",
+           "PATH_LAG"]
 
 #: the lag at which the summary quotes the direct path's share
 PATH_LAG = 10
@@ -33,6 +34,21 @@ def level(threshold: float) -> str:
     return power(math.log10(threshold))
 
 
+def only_lag0(flow, layer: int, direction: int) -> bool:
+    """Whether the last output depends on this layer's state at lag 0 only (every lag k >= 1
+    exactly zero: the top layer's reverse direction)."""
+    later = flow.log10_lag[layer, direction, 1:]
+    later = later[~np.isnan(later)]
+    return bool(later.size) and bool(np.all(np.isneginf(later)))
+
+
+def at_longest_lag(flow, layer: int, direction: int) -> float:
+    """The median log10 norm at the longest lag where it is defined, relative to lag 0."""
+    v = flow.log10_lag[layer, direction]
+    k = -1 if np.isfinite(v[-1]).any() or np.isneginf(v[-1]).any() else -2
+    return float(np.nanmedian(v[k] - v[0]))
+
+
 def findings(a) -> list[str]:
     """One sentence per finding: gradient horizons, gates, the direct path, the loss
     gradient's fall over time, the Lyapunov exponents, and the what-if."""
@@ -50,8 +66,7 @@ def findings(a) -> list[str]:
                 continue
             details = f"{cell.spec.name}, H = {cell.hidden_size}"
             text = (f"{who[:-1]}, {details}): " if who.endswith(")") else f"{who} ({details}): ")
-            later = flow.log10_lag[layer, d, 1:]
-            if later.size and np.all(np.isneginf(later[~np.isnan(later)])):
+            if only_lag0(flow, layer, d):
                 text += ("the last output depends on this direction's state at the last step "
                          "only (a reverse direction reaches the last step first): at every lag "
                          "k ≥ 1 the gradient is exactly zero")
@@ -65,8 +80,7 @@ def findings(a) -> list[str]:
                          f"the {T} steps in {finite.size} of {h.size} sequences (median "
                          f"{np.median(finite):.0f} steps) and stays above it in the others")
             else:
-                end = np.nanmedian(flow.log10_lag[layer, d, -1 if d == 0 else -2]
-                                   - flow.log10_lag[layer, d, 0])
+                end = at_longest_lag(flow, layer, d)
                 text += (f"the gradient of the last output with respect to this layer's state "
                          f"stays above {level(a.threshold)} of its lag-0 value over "
                          f"all {T} steps (at the longest lag it is {power(end)} of it)")
@@ -105,13 +119,17 @@ def findings(a) -> list[str]:
         parts = []
         for layer, pair in enumerate(net.layers):
             for d, cell in enumerate(pair):
-                if cell.spec.forget_gate is None:
+                if cell.spec.forget_gate is None or only_lag0(flow, layer, d):
                     continue
                 before = _median_horizon(a.horizons[layer, d], T)
                 after = _median_horizon(a.whatif.horizons[layer, d], T)
-                parts.append(f"{layer_name(net, layer, d)} from {before} to {after} steps")
-        out.append(f"With every forget-like gate's bias raised by {a.whatif.shift:g}, the "
-                   "median gradient horizon goes " + "; ".join(parts) + ".")
+                lag_t = int(flow.lags[-1] if d == 0 else flow.lags[-2])
+                parts.append(f"{layer_name(net, layer, d)}: horizon from {before} to {after} "
+                             f"steps, gradient at lag {lag_t} from "
+                             f"{power(at_longest_lag(flow, layer, d))} to "
+                             f"{power(at_longest_lag(a.whatif.flow, layer, d))} of lag 0")
+        out.append(f"With every forget-like gate's bias raised by {a.whatif.shift:g}: "
+                   + "; ".join(parts) + ".")
     return out
 
 
