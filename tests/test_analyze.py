@@ -232,6 +232,16 @@ def test_the_html_is_self_contained_and_every_figure_has_finite_data(tmp_path):
                     assert math.isfinite(float(v)), (svg.name, k, v)
     text = (tmp_path / "r" / "index.md").read_text()
     assert "random inputs: 3 sequences of 30 steps" in text
+    # in a notebook: a short repr, a table and a figure, and a tidy frame
+    assert len(repr(a)) < 400 and "data:image/svg+xml;base64" in a._repr_html_()
+    frame = a.to_frame()
+    assert len(frame) == a.flow.log10_lag.size
+    row = frame.iloc[len(frame) // 2]
+    assert row["log10_norm"] == a.flow.log10_lag[int(row["layer"]), int(row["direction"]),
+                                                 list(a.flow.lags).index(row["lag"]),
+                                                 int(row["sequence"])] or \
+        np.isnan(row["log10_norm"])
+    assert list(a.whatif.to_frame().columns) == ["layer", "direction", "sequence", "horizon"]
     for line in a.summary:
         assert line in text
 

@@ -53,7 +53,10 @@ class WhatIf(Displayed):
     flow: object
     paths: object
     horizons: np.ndarray
-    _shown = ("shift",)
+    _shown = ("shift", "horizons")
+
+    def _frame_columns(self) -> dict:
+        return _horizon_columns(self.horizons)
 
 
 @dataclass(eq=False, repr=False)
@@ -106,6 +109,26 @@ class Analysis(Displayed):
     def network(self):
         return self.model.network
 
+    def _frame_columns(self) -> dict:
+        """The lag maps in long form: layer, direction, lag, sequence, log10 norm."""
+        v = self.flow.log10_lag  # (L, dirs, K, B)
+        L, D, K, B = v.shape
+        idx = np.indices(v.shape).reshape(4, -1)
+        return {"layer": idx[0], "direction": idx[1], "lag": self.flow.lags[idx[2]],
+                "sequence": idx[3], "log10_norm": v.ravel()}
+
+    def _plot(self, ax) -> None:
+        from ..plot import lag_map
+
+        for layer, pair in enumerate(self.network.layers):
+            for d in range(len(pair)):
+                v = self.flow.log10_lag[layer, d]
+                ok = np.isfinite(v).all(axis=1)
+                if ok.sum() > 1:
+                    lag_map(v[ok], self.flow.lags[ok], ax=ax,
+                            label=f"layer {layer + 1}" + (" reverse" if d else ""))
+        ax.legend(frameon=False, fontsize=7)
+
     def report(self, out, *, formats=("md", "html"), progress: bool = False) -> list:
         """Write the analysis as a report (Markdown and a self-contained HTML page, figures
         and their data) into `out`, replacing an earlier report there as a whole; returns
@@ -118,6 +141,11 @@ class Analysis(Displayed):
         net = self.network
         return (f"Analysis({net!r}, T={self.flow.length}, B={self.horizons.shape[-1]}, "
                 f"objective={self.objective!r}, summary={len(self.summary)} findings)")
+
+
+def _horizon_columns(h: np.ndarray) -> dict:
+    idx = np.indices(h.shape).reshape(3, -1)
+    return {"layer": idx[0], "direction": idx[1], "sequence": idx[2], "horizon": h.ravel()}
 
 
 def analyze(model, x=None, *, targets=None, loss: str = "mse", readout: str | None = None,
