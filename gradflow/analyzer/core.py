@@ -77,7 +77,16 @@ class Analysis(Displayed):
     flow : NetworkFlow
         Lag maps and loss gradients (per unit too).
     paths : NetworkPaths
+        Direct paths, per-unit horizons and gates of every sequence (without the total
+        Jacobians).
+    shares : NetworkPaths
+        The same with the total Jacobians, whose ``log10_share`` is the direct path's share,
+        on the first `detail` sequences.
     lyapunov : NetworkLyapunov or None
+        On the first `detail` sequences.
+    detail : int
+        How many sequences the shares and the Lyapunov spectrum use (they cost more per
+        sequence than the rest).
     horizons : ndarray, shape (L, dirs, B)
         Each layer's gradient horizon at `threshold` (see :func:`horizons_of`).
     gate_below_half : ndarray, shape (L, dirs)
@@ -96,7 +105,9 @@ class Analysis(Displayed):
     loss: float | None
     flow: object
     paths: object
+    shares: object
     lyapunov: object
+    detail: int
     horizons: np.ndarray
     gate_below_half: np.ndarray
     threshold: float
@@ -153,6 +164,7 @@ def analyze(model, x=None, *, targets=None, loss: str = "mse", readout: str | No
             kind: str | None = None, batch_first: bool | None = None, length: int = 200,
             batch: int = 8, seed: int = 0, threshold: float = 1e-8,
             forget_bias: float | None = None, exponents: int = 16, lyapunov: bool = True,
+            detail: int = 4,
             trust_pickle: bool = False, progress: bool = False,
             inputs_label: str | None = None) -> Analysis:
     """Analyse the gradient flow of `model` on `x` (see the module documentation).
@@ -181,6 +193,9 @@ def analyze(model, x=None, *, targets=None, loss: str = "mse", readout: str | No
         Shift every forget-like gate's bias (LSTM f, GRU z) by this much and measure again.
     exponents : int
         How many Lyapunov exponents (the largest); ``lyapunov=False`` skips them.
+    detail : int
+        The direct path's share (total Jacobians) and the Lyapunov spectrum are measured on
+        the first `detail` sequences (default 4): they cost far more per sequence.
     progress : bool
         A progress bar of the stages on stderr.
     inputs_label : str, optional
@@ -200,6 +215,7 @@ def analyze(model, x=None, *, targets=None, loss: str = "mse", readout: str | No
         raise InvalidArgumentError(f"`threshold` must be in (0, 1); got {threshold}")
     loss = check.choice("loss", loss, LOSSES)
     exponents = check.positive_int("exponents", exponents)
+    detail = check.positive_int("detail", detail)
     if forget_bias is not None:
         forget_bias = check.real("forget_bias", forget_bias)
     loaded = load_model(model, name=name, kind=kind, batch_first=batch_first, readout=readout,
@@ -236,7 +252,9 @@ def analyze(model, x=None, *, targets=None, loss: str = "mse", readout: str | No
         flow = network_flow(net, x, doutput=dout, units=True)
         bar.update()
         stage(2)
-        paths = network_paths(net, x, lags=flow.lags, threshold=threshold)
+        paths = network_paths(net, x, lags=flow.lags, threshold=threshold, total=False)
+        few = x[:detail] if net.batch_first else x[:, :detail]
+        shares = network_paths(net, few, lags=flow.lags, threshold=threshold)
         below_half = _gate_shares(trace)
         bar.update()
         lyap = None
@@ -244,7 +262,7 @@ def analyze(model, x=None, *, targets=None, loss: str = "mse", readout: str | No
             stage(3)
             n = min(exponents, min(sum(c.hidden_size * len(c.spec.state) for c in p)
                                    for p in zip(*net.layers)))
-            lyap = network_lyapunov(net, x, n_exponents=n)
+            lyap = network_lyapunov(net, few, n_exponents=n)
             bar.update()
         horizons = horizons_of(flow.log10_lag, flow.lags, threshold)
         whatif = None
@@ -252,14 +270,16 @@ def analyze(model, x=None, *, targets=None, loss: str = "mse", readout: str | No
             stage(len(stages) - 1)
             shifted = shift_forget_bias(net, forget_bias)
             wflow = network_flow(shifted, x, doutput=dout, units=False)
-            wpaths = network_paths(shifted, x, lags=flow.lags, threshold=threshold)
+            wpaths = network_paths(shifted, x, lags=flow.lags, threshold=threshold,
+                                   total=False)
             whatif = WhatIf(forget_bias, shifted, wflow, wpaths,
                             horizons_of(wflow.log10_lag, wflow.lags, threshold))
             bar.update()
     finally:
         bar.close()
     result = Analysis(model=loaded, x=x, inputs=label, objective=objective, loss=loss_value,
-                      flow=flow, paths=paths, lyapunov=lyap, horizons=horizons,
+                      flow=flow, paths=paths, shares=shares, lyapunov=lyap,
+                      detail=min(detail, flow.log10_lag.shape[-1]), horizons=horizons,
                       gate_below_half=below_half, threshold=threshold, whatif=whatif, seed=seed)
     from .summary import findings
 

@@ -197,7 +197,7 @@ def _gate_section(a) -> Section | None:
         d2["row"] += [k] * hv.size
         d2["unit"] += list(range(hv.size))
         d2["horizon"] += hv.tolist()
-        pd = a.paths.paths[layer][d]
+        pd = a.shares.paths[layer][d]
         if pd is not None and pd.log10_share is not None:
             share = np.nanmedian(pd.log10_share, axis=-1)
             ok = np.isfinite(share) & (pd.lags > 0)
@@ -233,8 +233,8 @@ def _gate_section(a) -> Section | None:
         figures.append(Figure(
             "direct_share", figs["share"][0],
             "The share of each layer's own Jacobian ∂s_T/∂s_{T−k} carried by the direct path "
-            f"(Π f for an LSTM's cell state), median over the sequences; at lag {PATH_LAG} it "
-            "is quoted in the findings.", d3))
+            f"(Π f for an LSTM's cell state), median over the first {a.detail} sequences; at "
+            f"lag {PATH_LAG} it is quoted in the findings.", d3))
     table = Table("gate_statistics",
                   ["layer", "gate", *[f"q{int(round(100 * v))}" for v in a.paths.quantiles],
                    "below 0.5", f"below {a.paths.saturation:g}",
@@ -270,8 +270,9 @@ def _lyapunov_section(a) -> Section | None:
     lam = a.lyapunov.exponents[..., 0]
     figure = Figure("lyapunov", fig,
                     "The largest Lyapunov exponents of the stacked state (every layer of a "
-                    "direction), log10 per step, median over the sequences; the data file "
-                    "holds natural-log exponents per sequence." + _dropped(dropped), data)
+                    f"direction), log10 per step, median over the first {a.detail} sequences; "
+                    "the data file holds natural-log exponents per sequence."
+                    + _dropped(dropped), data)
     text = ("The Lyapunov exponents are the long-run rates at which the network's state map "
             "stretches or shrinks perturbations (Benettin's QR method on the product of "
             "one-step Jacobians, `gradflow.network_lyapunov`). All negative: the network "

@@ -91,13 +91,14 @@ def findings(a) -> list[str]:
                 text += (f"; {100 * share:.0f} % of its {gate} gates are below 0.5, "
                          f"{100 * lo:.0f} % below {a.paths.saturation:g} and {100 * hi:.0f} % "
                          f"above {1 - a.paths.saturation:g}")
-            pd = a.paths.paths[layer][d]
+            pd = a.shares.paths[layer][d]
             if pd is not None and pd.log10_share is not None:
                 k = int(np.searchsorted(pd.lags, PATH_LAG))
                 if k < len(pd.lags):
                     s = float(np.nanmedian(pd.log10_share[k]))
                     text += (f"; at lag {int(pd.lags[k])} the direct ({'cell-state' if 'c' in cell.spec.state else 'self'}) "
-                             f"path carries {100 * 10 ** s:.3g} % of the layer's own Jacobian")
+                             f"path carries {100 * 10 ** s:.3g} % of the layer's own Jacobian "
+                             f"(median of the first {a.detail} sequences)")
             out.append(text + ".")
     if flow.log10_grad is not None:
         g = np.nanmedian(flow.log10_grad[:, 0], axis=-1)  # (L, T), forward directions
