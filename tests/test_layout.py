@@ -26,8 +26,9 @@ LAYERS = [
     ("gradflow.cells", "gradflow.cell", "gradflow.network", "gradflow._cells_cli"),
     ("gradflow.flow", "gradflow.train", "gradflow.interop", "gradflow.sweeps"),
     ("gradflow.testing",),
-    ("gradflow.report", "gradflow.studies"),
+    ("gradflow.report",),
     ("gradflow.analyzer",),
+    ("gradflow.studies",),  # the language-model study runs gradflow.analyze
     ("gradflow.cli", "gradflow.__main__", "gradflow", "gradflow.spectra", "gradflow.tasks"),
 ]
 

@@ -32,7 +32,7 @@ __all__ = ["STUDY_ORDER", "ENTRY_POINT_GROUP", "StudySource", "builtin", "from_e
 
 #: gradflow's studies in reading order; other studies follow them.
 STUDY_ORDER = ("vanishing", "cell_state", "forget_bias", "exploding", "spectra", "variants",
-               "training", "phase", "claims", "derivations")
+               "training", "phase", "language_model", "claims", "derivations")
 #: the entry-point group through which other packages offer studies
 ENTRY_POINT_GROUP = "gradflow.studies"
 
