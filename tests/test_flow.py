@@ -378,3 +378,30 @@ def test_extreme_factors_per_step(dtype, scale, norm):
     sv = gradflow.jacobian_singular_values(cell, x, list(range(T + 1)))
     np.testing.assert_allclose(sv.log10[:, 0], np.repeat((k * math.log10(a))[:, None], Hh, axis=1),
                                atol=1e-4 if dtype == np.float32 else 1e-10)
+
+
+def test_jacobians_are_held_a_chunk_of_steps_at_a_time(monkeypatch):
+    """The one-step Jacobians of the whole sequence, T B (S H)**2 numbers, are never all in
+    memory: with 4-step chunks the peak stays far below them, and the result is the one
+    computed in a single chunk."""
+    import tracemalloc
+
+    from gradflow.flow import _steps
+
+    T, Bn, Hh = 150, 2, 16
+    cell = gradflow.Cell("lstm", 1, Hh, seed=0)
+    x = np.random.default_rng(0).standard_normal((T, Bn, 1))
+    one_chunk = gradflow.gradient_flow(cell, x)                  # 2.4 MB < CHUNK_BYTES
+    per_step = Bn * (2 * Hh) ** 2 * 8                             # dense J_t of every row
+    all_steps = T * per_step
+    monkeypatch.setattr(_steps, "CHUNK_BYTES", 4 * per_step)
+    tracemalloc.start()
+    try:
+        chunked = gradflow.gradient_flow(cell, x)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < all_steps / 2, f"peak {peak} bytes; all Jacobians {all_steps}"
+    np.testing.assert_array_equal(chunked.log10_h, one_chunk.log10_h)
+    np.testing.assert_array_equal(chunked.log10_state, one_chunk.log10_state)
+
