@@ -405,3 +405,19 @@ def test_jacobians_are_held_a_chunk_of_steps_at_a_time(monkeypatch):
     np.testing.assert_array_equal(chunked.log10_h, one_chunk.log10_h)
     np.testing.assert_array_equal(chunked.log10_state, one_chunk.log10_state)
 
+
+def test_the_finiteness_check_of_a_row_reads_that_row_alone():
+    """The kernel's (max |o|, sum of o * 0) of rows of 1 to 6 entries, in the compiled kernel
+    and as plain Python (where a read past the row's end raises IndexError)."""
+    from gradflow.flow._kernels import _absmax_check
+
+    for fn in (_absmax_check, _absmax_check.py_func):
+        for n in range(1, 7):
+            o = -np.arange(1.0, n + 1)
+            assert fn(o) == (float(n), 0.0)
+            for bad in (np.inf, np.nan):
+                for j in range(n):
+                    p = o.copy()
+                    p[j] = bad
+                    with np.errstate(invalid="ignore"):   # inf * 0 in the Python version
+                        assert np.isnan(fn(p)[1]), (n, j, bad)
