@@ -87,7 +87,17 @@ def test_adam_first_step_by_hand():
                                         0.5 - 0.1 * 1e-3 / (1e-3 + 1e-8)], rtol=1e-14)
 
 
-@pytest.mark.parametrize("which", ["adam", "sgd", "sgd-momentum"])
+def test_adam_defaults_first_step_by_hand():
+    """Documented: PyTorch's defaults, lr = 1e-3, betas = (0.9, 0.999), eps = 1e-8.  The
+    first step moves every weight by lr |g| / (|g| + eps), about 1e-3, against its gradient."""
+    p = {"w": np.array([1.0, -2.0, 0.5])}
+    g = np.array([0.3, -4.0, 1e-3])
+    train.Adam().step(p, {"w": g})
+    np.testing.assert_allclose(p["w"], np.array([1.0, -2.0, 0.5]) - 1e-3 * g / (np.abs(g) + 1e-8),
+                               rtol=1e-14)
+
+
+@pytest.mark.parametrize("which", ["adam", "adam-defaults", "sgd", "sgd-momentum"])
 def test_optimizers_match_torch_over_steps(torch, which):
     rng = np.random.default_rng(2)
     A = rng.standard_normal((4, 4))
@@ -97,6 +107,8 @@ def test_optimizers_match_torch_over_steps(torch, which):
     tA = torch.tensor(A)
     if which == "adam":
         ours, ref = train.Adam(lr=0.05), torch.optim.Adam([tw], lr=0.05)
+    elif which == "adam-defaults":
+        ours, ref = train.Adam(), torch.optim.Adam([tw])
     elif which == "sgd":
         ours, ref = train.SGD(lr=0.05), torch.optim.SGD([tw], lr=0.05)
     else:
