@@ -293,6 +293,16 @@ def test_initial_biases_and_errors():
         train.initial_biases(gradflow.Cell("gru", 2, 3, seed=0), input_bias=-1.0)
 
 
+@pytest.mark.parametrize("probe_size", [0, -3, 2.5, "16"])
+def test_probe_size_is_checked_before_training(probe_size):
+    cell = gradflow.Cell("rnn", 2, 3, seed=0)
+    task = tasks.get("adding", length=20)
+    with pytest.raises(InvalidArgumentError, match="`probe_size`"):
+        train.train(cell, task, probe_size=probe_size, max_sequences=32, verbose=False)
+    with pytest.raises(InvalidArgumentError, match="`probe_size`"):     # even without probes
+        train.train(cell, task, probes=0, probe_size=probe_size, max_sequences=32, verbose=False)
+
+
 def test_cli_trains_and_writes_json(tmp_path, capsys):
     from gradflow.cli import main
 
