@@ -216,3 +216,18 @@ def test_embedded_reber_criterion():
     L = b.lengths
     bad[L - 2, np.arange(16)] = np.where(b.y[L - 2, np.arange(16)] > 0, 0.0, 1.0)
     assert not task.correct(bad, b).any()
+
+
+def test_a_batch_too_large_for_memory_is_refused_before_it_is_made(monkeypatch):
+    """Inputs, targets and mask take T * B * (D + K + 1) float64 numbers: with 200 kB of
+    memory allowed, the 110-step adding task (D = 2, K = 1: 3,520 bytes a sequence) makes
+    batches of 40 (141 kB) but refuses 80 (282 kB), naming the sizes."""
+    from gradflow import _validate
+
+    monkeypatch.setattr(_validate, "MEMORY_SHARE", 0.5)
+    monkeypatch.setattr(_validate, "_total_memory", lambda: 400_000)
+    task = tasks.get("adding", length=100)
+    assert (task.max_length, task.input_size, task.output_size) == (110, 2, 1)
+    assert task.batch(40, seed=0).x.shape == (110, 40, 2)
+    with pytest.raises(InvalidArgumentError, match=r"the batch .*T=110, batch_size=80"):
+        task.batch(80, seed=0)
