@@ -151,3 +151,23 @@ def test_large_preactivations_stay_finite_and_exact():
     assert_close(trace.states, ref)
     grads = cell.backward(trace, np.ones_like(trace.h))
     assert all(np.isfinite(g).all() for g in grads.params.values())
+
+
+def test_a_slice_keeps_the_saved_values_of_its_steps():
+    """trace.slice(t0, t1) carries the forward pass's saved function values of steps
+    t0 .. t1 - 1 (so a backward pass on it evaluates no exp or tanh again); a trace rebuilt
+    from arrays saved none, and neither do its slices."""
+    cell, x, state0 = make("lstm", T=6, B=2, D=3, H=4, seed=8)
+    trace = cell.forward(x, state0)
+    part = trace.slice(2, 5)
+    assert trace.saved is not None and part.saved is not None
+    np.testing.assert_array_equal(part.saved, trace.saved[2:5])
+    ref = naive.forward("lstm", cell.params, x, state0)
+    assert_close(part.h, ref[0, 3:6])
+    H = cell.hidden_size
+    a = x[2:5] @ cell.params["weight_ih"].T + cell.params["bias_ih"] + \
+        ref[0, 2:5] @ cell.params["weight_hh"].T + cell.params["bias_hh"]
+    assert_close(part.intermediate("f"), naive.sigmoid(a[..., H:2 * H]))
+    rebuilt = gradflow.Trace(cell, trace.x, trace.states, trace.ax, trace.ah1, trace.ah2, trace.u)
+    assert rebuilt.saved is None and rebuilt.slice(2, 5).saved is None
+
