@@ -171,3 +171,15 @@ def test_a_slice_keeps_the_saved_values_of_its_steps():
     rebuilt = gradflow.Trace(cell, trace.x, trace.states, trace.ax, trace.ah1, trace.ah2, trace.u)
     assert rebuilt.saved is None and rebuilt.slice(2, 5).saved is None
 
+
+def test_gradients_print_short():
+    """repr(Grads) summarises each array (shape, dtype, first and last numbers) on one line,
+    not the arrays themselves."""
+    cell, x, state0 = make("lstm", T=30, B=4, D=3, H=16, seed=9)
+    grads = cell.backward(cell.forward(x, state0), np.ones((30, 4, 16)))
+    text = repr(grads)
+    assert text.startswith("Grads(params={weight_ih: array(64, 3) float64 [")
+    assert "weight_hh: array(64, 16) float64 [" in text
+    assert "x=array(30, 4, 3) float64 [" in text
+    assert "state0={h: array(4, 16) float64 [" in text and "c: array(4, 16) float64 [" in text
+    assert "\n" not in text and len(text) < 600
