@@ -113,6 +113,25 @@ def test_blas_is_single_threaded_inside_and_restored_after(three_blocks):
     assert _blas_counts() == before
 
 
+def test_blas_threads_follow_the_blas_limit_and_are_restored_by_the_last_to_leave():
+    """blas_threads() is the BLAS's limit, 1 inside single_threaded_blas; the limit comes
+    back when the outermost entry leaves, every time (an entry that left a count behind
+    would keep everything single-threaded afterwards)."""
+    n = len(_blas_counts())
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert _blas_counts() == [2] * n and _threads.blas_threads() == 2
+        for _ in range(3):
+            with _threads.single_threaded_blas():
+                with _threads.single_threaded_blas():
+                    assert _blas_counts() == [1] * n and _threads.blas_threads() == 1
+                assert _blas_counts() == [1] * n and _threads.blas_threads() == 1
+            assert _blas_counts() == [2] * n and _threads.blas_threads() == 2
+        with _threads.single_threaded_blas(active=False):
+            assert _threads.blas_threads() == 2
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert _threads.blas_threads() == 1
+
+
 def test_an_error_in_a_block_is_raised_after_every_block_ran():
     ran = []
 
