@@ -132,6 +132,35 @@ def test_blas_threads_follow_the_blas_limit_and_are_restored_by_the_last_to_leav
         assert _threads.blas_threads() == 1
 
 
+def test_blocks_never_run_on_more_threads_than_cores(monkeypatch):
+    """The first block runs in the calling thread, the others on a pool of cores - 1
+    threads: 8 blocks on 3 cores run at most 3 at a time, on 2 pool threads."""
+    import threading
+    import time
+
+    monkeypatch.setattr(_threads, "_cores", lambda: 3)
+    monkeypatch.setattr(_threads, "_POOL", None)          # a fresh pool, sized for 3 cores
+    lock = threading.Lock()
+    active, most, names = [0], [0], set()
+
+    def fn(lo, hi):
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+            names.add(threading.current_thread().name)
+        time.sleep(0.1)
+        with lock:
+            active[0] -= 1
+
+    try:
+        _threads.run_blocks(fn, [(k, k + 1) for k in range(8)])
+    finally:
+        _threads._POOL.shutdown()
+    pool_threads = {name for name in names if name.startswith("gradflow-rows")}
+    assert len(pool_threads) <= 2, pool_threads
+    assert 2 <= most[0] <= 3
+
+
 def test_an_error_in_a_block_is_raised_after_every_block_ran():
     ran = []
 
