@@ -124,8 +124,10 @@ def test_optimizers_match_torch_over_steps(torch, which):
 
 
 def test_optimizer_arguments_are_checked():
-    with pytest.raises(InvalidArgumentError, match="lr"):
-        train.Adam(lr=0.0)
+    for lr in (0.0, -0.1, float("nan"), "0.1"):
+        for opt in (train.Adam, train.SGD):
+            with pytest.raises(InvalidArgumentError, match="`lr`"):
+                opt(lr=lr)
     with pytest.raises(InvalidArgumentError, match="momentum"):
         train.SGD(lr=0.1, momentum=1.5)
     cell = gradflow.Cell("rnn", 2, 3, seed=0)
