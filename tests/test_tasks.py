@@ -93,6 +93,11 @@ def test_adding_uniform_targets_and_mean_baseline():
     assert np.all(b.mask[-1]) and not b.mask[:-1].any()
     assert np.var(target) == pytest.approx(1 / 6, rel=0.05)
     assert task.chance["loss"] == pytest.approx(0.1667, abs=1e-4)
+    # the defaults: T = 100, solved below an MSE of 0.01, correct within 0.04
+    default = tasks.get("adding-uniform")
+    assert (default.length, default.stop_loss) == (100, 0.01)
+    b = default.batch(4, seed=0)
+    assert default.correct(b.y + 0.039, b).all() and not default.correct(b.y - 0.041, b).any()
 
 
 @pytest.mark.parametrize("order", [2, 3])
