@@ -97,6 +97,15 @@ def test_adam_defaults_first_step_by_hand():
                                rtol=1e-14)
 
 
+def test_sgd_defaults_by_hand():
+    """The signature's defaults, lr = 0.1 without momentum: every step is p - 0.1 g."""
+    p = {"w": np.array([1.0, -2.0])}
+    opt = train.SGD()
+    opt.step(p, {"w": np.array([0.5, 3.0])})
+    opt.step(p, {"w": np.array([0.5, 3.0])})
+    np.testing.assert_allclose(p["w"], [1.0 - 2 * 0.05, -2.0 - 2 * 0.3], rtol=1e-15)
+
+
 @pytest.mark.parametrize("which", ["adam", "adam-defaults", "sgd", "sgd-momentum"])
 def test_optimizers_match_torch_over_steps(torch, which):
     rng = np.random.default_rng(2)
