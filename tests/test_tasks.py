@@ -67,6 +67,16 @@ def test_adding_1997_targets_markers_and_positions():
     assert seen_first_marked  # 400 sequences: P(never) = 0.9**400
 
 
+def test_adding_of_fixed_length_has_no_padding():
+    """variable_length=False: every sequence has exactly T steps, and so does the batch."""
+    task = tasks.get("adding", length=40, variable_length=False)
+    b = task.batch(16, seed=0)
+    assert task.max_length == 40 and b.x.shape == (40, 16, 2) and b.y.shape == (40, 16, 1)
+    np.testing.assert_array_equal(b.lengths, 40)
+    assert b.mask[-1].all() and not b.mask[:-1].any()
+    assert np.all(b.x[-1, :, 1] != 0.0)      # the last pair is marked (-1, or 1 if chosen)
+
+
 def test_adding_chance_baselines_by_monte_carlo():
     task = tasks.get("adding", length=20, variable_length=False)
     b = task.batch(40000, seed=1)
