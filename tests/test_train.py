@@ -139,6 +139,9 @@ def test_optimizer_arguments_are_checked():
                 opt(lr=lr)
     with pytest.raises(InvalidArgumentError, match="momentum"):
         train.SGD(lr=0.1, momentum=1.5)
+    for betas in ((1.0, 0.999), (0.9, 1.0), (-0.1, 0.999), (0.9,), 0.9):
+        with pytest.raises(InvalidArgumentError, match="`betas`"):
+            train.Adam(betas=betas)
     cell = gradflow.Cell("rnn", 2, 3, seed=0)
     with pytest.raises(InvalidArgumentError, match="optimizer"):
         train.train(cell, "adding", optimizer="rmsprop", max_sequences=1, verbose=False)
