@@ -183,3 +183,13 @@ def test_gradients_print_short():
     assert "x=array(30, 4, 3) float64 [" in text
     assert "state0={h: array(4, 16) float64 [" in text and "c: array(4, 16) float64 [" in text
     assert "\n" not in text and len(text) < 600
+
+
+def test_unit_params_stack_the_per_unit_parameters():
+    """Cell.unit_params(): the per-unit parameters in spec order, (P, H); (0, H) without."""
+    cell = gradflow.Cell("lstm-peephole", 2, 3, seed=10)
+    want = np.stack([cell.params[n] for n in ("peephole_i", "peephole_f", "peephole_o")])
+    np.testing.assert_array_equal(cell.unit_params(), want)
+    other = {k: v + 1.0 for k, v in cell.params.items()}
+    np.testing.assert_array_equal(cell.unit_params(other), want + 1.0)
+    assert gradflow.Cell("lstm", 2, 3).unit_params().shape == (0, 3)
