@@ -161,6 +161,33 @@ def test_blocks_never_run_on_more_threads_than_cores(monkeypatch):
     assert 2 <= most[0] <= 3
 
 
+@pytest.mark.parametrize("blocked", [False, True])
+def test_large_products_use_the_blas_threads_unless_blocks_run(blocked, request, monkeypatch):
+    """The forward and backward passes' large products (x W_ih^T, the weight gradients) run
+    on the BLAS's own threads when the pass is one block, and on single-threaded BLAS calls
+    split over the blocks' threads when it is several."""
+    from gradflow import cell as cell_module
+
+    if blocked:
+        request.getfixturevalue("three_blocks")
+    seen = []
+    real = cell_module._matmul
+
+    def spy(a, b, threads):
+        seen.append((threads, _blas_counts()))
+        return real(a, b, threads)
+
+    monkeypatch.setattr(cell_module, "_matmul", spy)
+    cell, x, state0, dh, dstate = _problem("lstm", B=3)
+    n = len(_blas_counts())
+    with threadpool_limits(limits=2, user_api="blas"):
+        cell.backward(cell.forward(x, state0), dh, dstate)
+        assert _blas_counts() == [2] * n
+    assert len(seen) == 4          # x W_ih^T; dW_ih, dW_hh, dx
+    want = (3, [1] * n) if blocked else (1, [2] * n)
+    assert all(s == want for s in seen), seen
+
+
 def test_an_error_in_a_block_is_raised_after_every_block_ran():
     ran = []
 
