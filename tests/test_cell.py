@@ -151,3 +151,45 @@ def test_large_preactivations_stay_finite_and_exact():
     assert_close(trace.states, ref)
     grads = cell.backward(trace, np.ones_like(trace.h))
     assert all(np.isfinite(g).all() for g in grads.params.values())
+
+
+def test_a_slice_keeps_the_saved_values_of_its_steps():
+    """trace.slice(t0, t1) carries the forward pass's saved function values of steps
+    t0 .. t1 - 1 (so a backward pass on it evaluates no exp or tanh again); a trace rebuilt
+    from arrays saved none, and neither do its slices."""
+    cell, x, state0 = make("lstm", T=6, B=2, D=3, H=4, seed=8)
+    trace = cell.forward(x, state0)
+    part = trace.slice(2, 5)
+    assert trace.saved is not None and part.saved is not None
+    np.testing.assert_array_equal(part.saved, trace.saved[2:5])
+    ref = naive.forward("lstm", cell.params, x, state0)
+    assert_close(part.h, ref[0, 3:6])
+    H = cell.hidden_size
+    a = x[2:5] @ cell.params["weight_ih"].T + cell.params["bias_ih"] + \
+        ref[0, 2:5] @ cell.params["weight_hh"].T + cell.params["bias_hh"]
+    assert_close(part.intermediate("f"), naive.sigmoid(a[..., H:2 * H]))
+    rebuilt = gradflow.Trace(cell, trace.x, trace.states, trace.ax, trace.ah1, trace.ah2, trace.u)
+    assert rebuilt.saved is None and rebuilt.slice(2, 5).saved is None
+
+
+def test_gradients_print_short():
+    """repr(Grads) summarises each array (shape, dtype, first and last numbers) on one line,
+    not the arrays themselves."""
+    cell, x, state0 = make("lstm", T=30, B=4, D=3, H=16, seed=9)
+    grads = cell.backward(cell.forward(x, state0), np.ones((30, 4, 16)))
+    text = repr(grads)
+    assert text.startswith("Grads(params={weight_ih: array(64, 3) float64 [")
+    assert "weight_hh: array(64, 16) float64 [" in text
+    assert "x=array(30, 4, 3) float64 [" in text
+    assert "state0={h: array(4, 16) float64 [" in text and "c: array(4, 16) float64 [" in text
+    assert "\n" not in text and len(text) < 600
+
+
+def test_unit_params_stack_the_per_unit_parameters():
+    """Cell.unit_params(): the per-unit parameters in spec order, (P, H); (0, H) without."""
+    cell = gradflow.Cell("lstm-peephole", 2, 3, seed=10)
+    want = np.stack([cell.params[n] for n in ("peephole_i", "peephole_f", "peephole_o")])
+    np.testing.assert_array_equal(cell.unit_params(), want)
+    other = {k: v + 1.0 for k, v in cell.params.items()}
+    np.testing.assert_array_equal(cell.unit_params(other), want + 1.0)
+    assert gradflow.Cell("lstm", 2, 3).unit_params().shape == (0, 3)

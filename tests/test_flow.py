@@ -378,3 +378,46 @@ def test_extreme_factors_per_step(dtype, scale, norm):
     sv = gradflow.jacobian_singular_values(cell, x, list(range(T + 1)))
     np.testing.assert_allclose(sv.log10[:, 0], np.repeat((k * math.log10(a))[:, None], Hh, axis=1),
                                atol=1e-4 if dtype == np.float32 else 1e-10)
+
+
+def test_jacobians_are_held_a_chunk_of_steps_at_a_time(monkeypatch):
+    """The one-step Jacobians of the whole sequence, T B (S H)**2 numbers, are never all in
+    memory: with 4-step chunks the peak stays far below them, and the result is the one
+    computed in a single chunk."""
+    import tracemalloc
+
+    from gradflow.flow import _steps
+
+    T, Bn, Hh = 150, 2, 16
+    cell = gradflow.Cell("lstm", 1, Hh, seed=0)
+    x = np.random.default_rng(0).standard_normal((T, Bn, 1))
+    one_chunk = gradflow.gradient_flow(cell, x)                  # 2.4 MB < CHUNK_BYTES
+    per_step = Bn * (2 * Hh) ** 2 * 8                             # dense J_t of every row
+    all_steps = T * per_step
+    monkeypatch.setattr(_steps, "CHUNK_BYTES", 4 * per_step)
+    tracemalloc.start()
+    try:
+        chunked = gradflow.gradient_flow(cell, x)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < all_steps / 2, f"peak {peak} bytes; all Jacobians {all_steps}"
+    np.testing.assert_array_equal(chunked.log10_h, one_chunk.log10_h)
+    np.testing.assert_array_equal(chunked.log10_state, one_chunk.log10_state)
+
+
+def test_the_finiteness_check_of_a_row_reads_that_row_alone():
+    """The kernel's (max |o|, sum of o * 0) of rows of 1 to 6 entries, in the compiled kernel
+    and as plain Python (where a read past the row's end raises IndexError)."""
+    from gradflow.flow._kernels import _absmax_check
+
+    for fn in (_absmax_check, _absmax_check.py_func):
+        for n in range(1, 7):
+            o = -np.arange(1.0, n + 1)
+            assert fn(o) == (float(n), 0.0)
+            for bad in (np.inf, np.nan):
+                for j in range(n):
+                    p = o.copy()
+                    p[j] = bad
+                    with np.errstate(invalid="ignore"):   # inf * 0 in the Python version
+                        assert np.isnan(fn(p)[1]), (n, j, bad)

@@ -249,6 +249,20 @@ def test_impossible_sizes_are_refused_before_allocating():
         cell.forward(x)
 
 
+def test_a_trace_too_large_for_memory_is_refused_before_the_forward_pass(monkeypatch):
+    """The trace holds at most (S + 4 G + 1) numbers per unit, step and row: 19 for an LSTM,
+    1,216 bytes per step and row at H = 8.  With 100 kB allowed, 20 steps of 4 rows
+    (97 kB) run and 20 steps of 6 rows (146 kB) are refused, although a copy of x is tiny."""
+    from gradflow import _validate
+
+    cell = gradflow.Cell("lstm", 1, 8, seed=0)
+    monkeypatch.setattr(_validate, "MEMORY_SHARE", 0.5)
+    monkeypatch.setattr(_validate, "_total_memory", lambda: 200_000)
+    assert cell.forward(np.zeros((20, 4, 1))).h.shape == (20, 4, 8)
+    with pytest.raises(InvalidArgumentError, match=r"forward pass's trace .*T=20, B=6, H=8"):
+        cell.forward(np.zeros((20, 6, 1)))
+
+
 def test_lyapunov_with_too_few_steps_after_the_transient():
     cell = gradflow.Cell("rnn", 2, 3, seed=0)
     x = np.zeros((6, 1, 2))

@@ -228,6 +228,17 @@ def test_lyapunov_lstm_reports_convergence():
     assert_close(ly.log10_per_step, ly.exponents / math.log(10))
 
 
+def test_lyapunov_default_transient_and_window():
+    """Documented defaults: transient T // 10, window N // 10 with N = T - transient."""
+    cell = gradflow.Cell("rnn", D, 2, seed=0)
+    ly = gradflow.lyapunov_spectrum(cell, np.zeros((230, 1, D)))
+    assert (ly.transient, ly.steps, ly.window) == (23, 207, 20)
+    assert ly.running.shape == (207, 1, 2)
+    assert_close(ly.drift, ly.running[-1] - ly.running[-21])
+    short = gradflow.lyapunov_spectrum(cell, np.zeros((9, 1, D)))     # 9 // 10 = 0
+    assert (short.transient, short.steps, short.window) == (0, 9, 1)
+
+
 def test_spectra_bad_arguments():
     cell = gradflow.Cell("lstm", D, 3, seed=0)
     x = np.zeros((10, 1, D))

@@ -67,6 +67,16 @@ def test_adding_1997_targets_markers_and_positions():
     assert seen_first_marked  # 400 sequences: P(never) = 0.9**400
 
 
+def test_adding_of_fixed_length_has_no_padding():
+    """variable_length=False: every sequence has exactly T steps, and so does the batch."""
+    task = tasks.get("adding", length=40, variable_length=False)
+    b = task.batch(16, seed=0)
+    assert task.max_length == 40 and b.x.shape == (40, 16, 2) and b.y.shape == (40, 16, 1)
+    np.testing.assert_array_equal(b.lengths, 40)
+    assert b.mask[-1].all() and not b.mask[:-1].any()
+    assert np.all(b.x[-1, :, 1] != 0.0)      # the last pair is marked (-1, or 1 if chosen)
+
+
 def test_adding_chance_baselines_by_monte_carlo():
     task = tasks.get("adding", length=20, variable_length=False)
     b = task.batch(40000, seed=1)
@@ -93,6 +103,11 @@ def test_adding_uniform_targets_and_mean_baseline():
     assert np.all(b.mask[-1]) and not b.mask[:-1].any()
     assert np.var(target) == pytest.approx(1 / 6, rel=0.05)
     assert task.chance["loss"] == pytest.approx(0.1667, abs=1e-4)
+    # the defaults: T = 100, solved below an MSE of 0.01, correct within 0.04
+    default = tasks.get("adding-uniform")
+    assert (default.length, default.stop_loss) == (100, 0.01)
+    b = default.batch(4, seed=0)
+    assert default.correct(b.y + 0.039, b).all() and not default.correct(b.y - 0.041, b).any()
 
 
 @pytest.mark.parametrize("order", [2, 3])
@@ -216,3 +231,18 @@ def test_embedded_reber_criterion():
     L = b.lengths
     bad[L - 2, np.arange(16)] = np.where(b.y[L - 2, np.arange(16)] > 0, 0.0, 1.0)
     assert not task.correct(bad, b).any()
+
+
+def test_a_batch_too_large_for_memory_is_refused_before_it_is_made(monkeypatch):
+    """Inputs, targets and mask take T * B * (D + K + 1) float64 numbers: with 200 kB of
+    memory allowed, the 110-step adding task (D = 2, K = 1: 3,520 bytes a sequence) makes
+    batches of 40 (141 kB) but refuses 80 (282 kB), naming the sizes."""
+    from gradflow import _validate
+
+    monkeypatch.setattr(_validate, "MEMORY_SHARE", 0.5)
+    monkeypatch.setattr(_validate, "_total_memory", lambda: 400_000)
+    task = tasks.get("adding", length=100)
+    assert (task.max_length, task.input_size, task.output_size) == (110, 2, 1)
+    assert task.batch(40, seed=0).x.shape == (110, 40, 2)
+    with pytest.raises(InvalidArgumentError, match=r"the batch .*T=110, batch_size=80"):
+        task.batch(80, seed=0)

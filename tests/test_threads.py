@@ -113,6 +113,81 @@ def test_blas_is_single_threaded_inside_and_restored_after(three_blocks):
     assert _blas_counts() == before
 
 
+def test_blas_threads_follow_the_blas_limit_and_are_restored_by_the_last_to_leave():
+    """blas_threads() is the BLAS's limit, 1 inside single_threaded_blas; the limit comes
+    back when the outermost entry leaves, every time (an entry that left a count behind
+    would keep everything single-threaded afterwards)."""
+    n = len(_blas_counts())
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert _blas_counts() == [2] * n and _threads.blas_threads() == 2
+        for _ in range(3):
+            with _threads.single_threaded_blas():
+                with _threads.single_threaded_blas():
+                    assert _blas_counts() == [1] * n and _threads.blas_threads() == 1
+                assert _blas_counts() == [1] * n and _threads.blas_threads() == 1
+            assert _blas_counts() == [2] * n and _threads.blas_threads() == 2
+        with _threads.single_threaded_blas(active=False):
+            assert _threads.blas_threads() == 2
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert _threads.blas_threads() == 1
+
+
+def test_blocks_never_run_on_more_threads_than_cores(monkeypatch):
+    """The first block runs in the calling thread, the others on a pool of cores - 1
+    threads: 8 blocks on 3 cores run at most 3 at a time, on 2 pool threads."""
+    import threading
+    import time
+
+    monkeypatch.setattr(_threads, "_cores", lambda: 3)
+    monkeypatch.setattr(_threads, "_POOL", None)          # a fresh pool, sized for 3 cores
+    lock = threading.Lock()
+    active, most, names = [0], [0], set()
+
+    def fn(lo, hi):
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+            names.add(threading.current_thread().name)
+        time.sleep(0.1)
+        with lock:
+            active[0] -= 1
+
+    try:
+        _threads.run_blocks(fn, [(k, k + 1) for k in range(8)])
+    finally:
+        _threads._POOL.shutdown()
+    pool_threads = {name for name in names if name.startswith("gradflow-rows")}
+    assert len(pool_threads) <= 2, pool_threads
+    assert 2 <= most[0] <= 3
+
+
+@pytest.mark.parametrize("blocked", [False, True])
+def test_large_products_use_the_blas_threads_unless_blocks_run(blocked, request, monkeypatch):
+    """The forward and backward passes' large products (x W_ih^T, the weight gradients) run
+    on the BLAS's own threads when the pass is one block, and on single-threaded BLAS calls
+    split over the blocks' threads when it is several."""
+    from gradflow import cell as cell_module
+
+    if blocked:
+        request.getfixturevalue("three_blocks")
+    seen = []
+    real = cell_module._matmul
+
+    def spy(a, b, threads):
+        seen.append((threads, _blas_counts()))
+        return real(a, b, threads)
+
+    monkeypatch.setattr(cell_module, "_matmul", spy)
+    cell, x, state0, dh, dstate = _problem("lstm", B=3)
+    n = len(_blas_counts())
+    with threadpool_limits(limits=2, user_api="blas"):
+        cell.backward(cell.forward(x, state0), dh, dstate)
+        assert _blas_counts() == [2] * n
+    assert len(seen) == 4          # x W_ih^T; dW_ih, dW_hh, dx
+    want = (3, [1] * n) if blocked else (1, [2] * n)
+    assert all(s == want for s in seen), seen
+
+
 def test_an_error_in_a_block_is_raised_after_every_block_ran():
     ran = []
 

@@ -87,7 +87,26 @@ def test_adam_first_step_by_hand():
                                         0.5 - 0.1 * 1e-3 / (1e-3 + 1e-8)], rtol=1e-14)
 
 
-@pytest.mark.parametrize("which", ["adam", "sgd", "sgd-momentum"])
+def test_adam_defaults_first_step_by_hand():
+    """Documented: PyTorch's defaults, lr = 1e-3, betas = (0.9, 0.999), eps = 1e-8.  The
+    first step moves every weight by lr |g| / (|g| + eps), about 1e-3, against its gradient."""
+    p = {"w": np.array([1.0, -2.0, 0.5])}
+    g = np.array([0.3, -4.0, 1e-3])
+    train.Adam().step(p, {"w": g})
+    np.testing.assert_allclose(p["w"], np.array([1.0, -2.0, 0.5]) - 1e-3 * g / (np.abs(g) + 1e-8),
+                               rtol=1e-14)
+
+
+def test_sgd_defaults_by_hand():
+    """The signature's defaults, lr = 0.1 without momentum: every step is p - 0.1 g."""
+    p = {"w": np.array([1.0, -2.0])}
+    opt = train.SGD()
+    opt.step(p, {"w": np.array([0.5, 3.0])})
+    opt.step(p, {"w": np.array([0.5, 3.0])})
+    np.testing.assert_allclose(p["w"], [1.0 - 2 * 0.05, -2.0 - 2 * 0.3], rtol=1e-15)
+
+
+@pytest.mark.parametrize("which", ["adam", "adam-defaults", "sgd", "sgd-momentum"])
 def test_optimizers_match_torch_over_steps(torch, which):
     rng = np.random.default_rng(2)
     A = rng.standard_normal((4, 4))
@@ -97,6 +116,8 @@ def test_optimizers_match_torch_over_steps(torch, which):
     tA = torch.tensor(A)
     if which == "adam":
         ours, ref = train.Adam(lr=0.05), torch.optim.Adam([tw], lr=0.05)
+    elif which == "adam-defaults":
+        ours, ref = train.Adam(), torch.optim.Adam([tw])
     elif which == "sgd":
         ours, ref = train.SGD(lr=0.05), torch.optim.SGD([tw], lr=0.05)
     else:
@@ -112,10 +133,15 @@ def test_optimizers_match_torch_over_steps(torch, which):
 
 
 def test_optimizer_arguments_are_checked():
-    with pytest.raises(InvalidArgumentError, match="lr"):
-        train.Adam(lr=0.0)
+    for lr in (0.0, -0.1, float("nan"), "0.1"):
+        for opt in (train.Adam, train.SGD):
+            with pytest.raises(InvalidArgumentError, match="`lr`"):
+                opt(lr=lr)
     with pytest.raises(InvalidArgumentError, match="momentum"):
         train.SGD(lr=0.1, momentum=1.5)
+    for betas in ((1.0, 0.999), (0.9, 1.0), (-0.1, 0.999), (0.9,), 0.9):
+        with pytest.raises(InvalidArgumentError, match="`betas`"):
+            train.Adam(betas=betas)
     cell = gradflow.Cell("rnn", 2, 3, seed=0)
     with pytest.raises(InvalidArgumentError, match="optimizer"):
         train.train(cell, "adding", optimizer="rmsprop", max_sequences=1, verbose=False)
@@ -279,6 +305,16 @@ def test_initial_biases_and_errors():
     np.testing.assert_array_equal(cell.params["bias_hh"][rows], 0.0)
     with pytest.raises(InvalidArgumentError, match="input gate"):
         train.initial_biases(gradflow.Cell("gru", 2, 3, seed=0), input_bias=-1.0)
+
+
+@pytest.mark.parametrize("probe_size", [0, -3, 2.5, "16"])
+def test_probe_size_is_checked_before_training(probe_size):
+    cell = gradflow.Cell("rnn", 2, 3, seed=0)
+    task = tasks.get("adding", length=20)
+    with pytest.raises(InvalidArgumentError, match="`probe_size`"):
+        train.train(cell, task, probe_size=probe_size, max_sequences=32, verbose=False)
+    with pytest.raises(InvalidArgumentError, match="`probe_size`"):     # even without probes
+        train.train(cell, task, probes=0, probe_size=probe_size, max_sequences=32, verbose=False)
 
 
 def test_cli_trains_and_writes_json(tmp_path, capsys):
