@@ -528,31 +528,163 @@ def lossgrad_kernel(dense, diag, t0, dh, g, e, gn, tmp, out_h, out_s):
 
 
 @njit(**JIT_OPTIONS)
-def lyapunov_kernel(dense, diag, t0, transient, Q, sums, running, lo, hi):
-    """Benettin's algorithm over a chunk of steps t0 .. t0 + n - 1, for batch rows lo:hi.
+def jacobian_lognorm(Jd, Jg):
+    """log of the infinity norm (largest absolute row sum) of the one-step Jacobian given
+    by Jd (S*H, Sd*H) and Jg (S, S, H); NaN when an entry is not finite.
 
-    Q (B, S*H, p): orthonormal vectors, replaced by the Q factor of J_t Q every step;
-    after `transient` steps log|R_ii| is added to sums (B, p) float64 and the running
-    means written to running (T - transient, B, p).  Returns the first step with a
-    non-finite product, or -1.  Rows are independent: blocks of rows may run in parallel.
+    ``||J Z||_max <= ||J||_inf ||Z||_max``: summed over the steps since the last QR
+    factorisation it bounds the entries of the propagated vectors (see lyapunov_kernel)."""
+    S = Jg.shape[0]
+    H = Jg.shape[2]
+    Sd = Jd.shape[1] // H
+    top = 0.0
+    chk = 0.0
+    for a in range(S):
+        for i in range(H):
+            row = Jd[a * H + i]
+            s = 0.0
+            for j in range(row.shape[0]):
+                v = float(row[j])
+                s += abs(v)
+                chk += v * 0.0
+            for c in range(Sd, S):
+                v = float(Jg[a, c, i])
+                s += abs(v)
+                chk += v * 0.0
+            top = max(top, s)
+    if chk != 0.0:
+        return math.nan
+    return math.log(top) if top > 0.0 else -math.inf
+
+
+@njit(**JIT_OPTIONS)
+def qr_interval(logr, logc, since, log_cond, log_range, kmax):
+    """Steps until the next QR factorisation, from the growth seen over the last `since`
+    steps: logr (p,) = log |R_ii| of the last factorisation, logc = the log of its
+    largest column ratio ``||R[:, i]|| / |R_ii|`` (see reorthonormalise).
+
+    Householder QR gives R_ii with a relative error of about eps ||Z[:, i]|| / |R_ii| =
+    eps ||R[:, i]|| / |R_ii|; that ratio grows like the condition number of the
+    propagated vectors, exponentially in the steps between factorisations (Engelken, Wolf
+    & Abbott 2020).  The interval is the largest k at which it stays below `log_cond` (at
+    the rate seen) and the growth of the largest and smallest columns below `log_range`,
+    at most one step longer than the last one (the rate seen early, before the vectors
+    have settled, underestimates the later one), in [1, kmax].  A direction mapped to
+    exactly zero (log = -inf) gives 1.
+    """
+    hi = -math.inf
+    lo = math.inf
+    for v in logr:
+        hi = max(hi, v)
+        lo = min(lo, v)
+    if not (-math.inf < lo and hi < math.inf and logc < math.inf):
+        return 1
+    k = float(min(kmax, since + 1))
+    rate = logc / since
+    if rate > 0.0:
+        k = min(k, log_cond / rate)
+    size = max(abs(hi), abs(lo)) / since
+    if size > 0.0:
+        k = min(k, log_range / size)
+    return max(1, int(k))
+
+
+@njit(**JIT_OPTIONS)
+def reorthonormalise(Z, t, transient, since, sums, running):
+    """Replace Z (n, p) by the Q factor of its QR factorisation.
+
+    Z was propagated over the `since` steps t - since + 1 .. t.  Past the transient
+    (t >= transient), log |R_ii| is added to sums (p,) float64, and the running means
+    (N, p) of those steps are written, the growth spread evenly over the steps between
+    two factorisations (exact at every factorisation).  Returns ``(log |R_ii| (p,),
+    log max_i ||R[:i+1, i]|| / |R_ii|)``.
+    """
+    q, r = np.linalg.qr(Z)
+    Z[:, :] = q
+    p = r.shape[1]
+    logs = np.empty(p)
+    logc = 0.0
+    for i in range(p):
+        d = abs(float(r[i, i]))
+        logs[i] = math.log(d) if d > 0.0 else -math.inf
+        col = 0.0
+        for j in range(i + 1):
+            v = float(r[j, i])
+            col += v * v
+        if d > 0.0:
+            logc = max(logc, 0.5 * math.log(col) - logs[i])
+        elif col > 0.0:
+            logc = math.inf
+    if t >= transient:
+        for s in range(t - since + 1, t + 1):
+            frac = (s - t + since) / since
+            cnt = s - transient + 1
+            for i in range(p):
+                running[s - transient, i] = (sums[i] + frac * logs[i]) / cnt
+        for i in range(p):
+            sums[i] += logs[i]
+    return logs, logc
+
+
+@njit(**JIT_OPTIONS)
+def _lyapunov_qr(b, t, transient, W, cur, since, growth, interval, adapt, log_cond,
+                 log_range, kmax, sums, running, qrs):
+    """The factorisation of lyapunov_kernel for row b after step t; False when the
+    vectors are not finite."""
+    Z = W[cur[b], b]
+    if not np.isfinite(Z).all():
+        return False
+    logs, logc = reorthonormalise(Z, t, transient, since[b], sums[b], running[:, b])
+    qrs[b] += 1
+    if adapt:
+        interval[b] = qr_interval(logs, logc, since[b], log_cond, log_range, kmax)
+    since[b] = 0
+    growth[b] = 0.0
+    return True
+
+
+@njit(**JIT_OPTIONS)
+def lyapunov_kernel(dense, diag, t0, transient, T, W, cur, since, growth, interval, adapt,
+                    log_cond, log_range, kmax, sums, running, qrs, lo, hi):
+    """Benettin's algorithm over a chunk of steps t0 .. t0 + n - 1, for batch rows lo:hi,
+    with a QR factorisation every few steps.
+
+    W (2, B, S*H, p): the vectors of row b are W[cur[b], b] (the other is scratch);
+    ``Z <- J_t Z`` every step, and every interval[b] steps (and at the last step before
+    the transient and at step T - 1) Z is replaced by its Q factor (reorthonormalise),
+    log|R_ii| summed into sums (B, p) float64 and the running means into running
+    (T - transient, B, p).  With `adapt`, the next interval follows the growth seen
+    (qr_interval, bounded by log_cond, log_range, kmax).  A factorisation also comes
+    before a step that could take the bound growth[b] + log ||J_t||_inf on the entries'
+    growth since the last one past log_range, so the vectors never overflow.  since (B,):
+    steps since the last factorisation; qrs (B,) counts them.  Returns the first step
+    with a non-finite Jacobian or product, or -1.  Rows are independent: blocks of rows
+    may run in parallel.
     """
     n = dense.shape[0]
-    for k in range(n):
-        t = t0 + k
-        for b in range(lo, hi):
-            Z = np.empty(Q[b].shape, dtype=Q.dtype)
-            apply_left(dense[k, b], diag[k, b], Q[b], Z)
-            if not np.isfinite(Z).all():
-                return t
-            q, r = np.linalg.qr(Z)
-            Q[b] = q
-            if t >= transient:
-                cnt = t - transient + 1
-                for i in range(r.shape[1]):
-                    d = abs(float(r[i, i]))
-                    sums[b, i] += math.log(d) if d > 0.0 else -math.inf
-                    running[t - transient, b, i] = sums[b, i] / cnt
-    return -1
+    bad = -1
+    for b in range(lo, hi):
+        for k in range(n):
+            t = t0 + k
+            g = jacobian_lognorm(dense[k, b], diag[k, b])
+            ok = not math.isnan(g)
+            if ok and since[b] > 0 and growth[b] + g >= log_range:
+                ok = _lyapunov_qr(b, t - 1, transient, W, cur, since, growth, interval, adapt,
+                                  log_cond, log_range, kmax, sums, running, qrs)
+            if ok:
+                c = cur[b]
+                apply_left(dense[k, b], diag[k, b], W[c, b], W[1 - c, b])
+                cur[b] = 1 - c
+                since[b] += 1
+                growth[b] += g
+                if (since[b] >= interval[b] or t == transient - 1 or t == T - 1):
+                    ok = _lyapunov_qr(b, t, transient, W, cur, since, growth, interval, adapt,
+                                      log_cond, log_range, kmax, sums, running, qrs)
+            if not ok:
+                if bad < 0 or t < bad:
+                    bad = t
+                break
+    return bad
 
 
 # ---------------------------------------------------------------------- network adjoints

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import _threads, cells
+from .. import _threads, cells, config
 from .. import _validate as check
 from ..cell import as_cell
 from .._display import Displayed
@@ -151,6 +151,8 @@ class LyapunovSpectrum(Displayed):
     transient, window, steps : int
         Steps discarded, window of the drift, steps averaged (N).
     tol : float
+    qr_count : ndarray, shape (B,), int64, or None
+        QR factorisations done for each sequence (None when not recorded).
     """
 
     exponents: np.ndarray
@@ -161,6 +163,7 @@ class LyapunovSpectrum(Displayed):
     window: int
     steps: int
     tol: float
+    qr_count: np.ndarray | None = None
 
     _shown = ("exponents", "converged", "transient", "window", "steps", "tol")
 
@@ -182,7 +185,7 @@ class LyapunovSpectrum(Displayed):
 
     @classmethod
     def from_running(cls, running: np.ndarray, *, transient: int, window: int,
-                     tol: float) -> "LyapunovSpectrum":
+                     tol: float, qr_count: np.ndarray | None = None) -> "LyapunovSpectrum":
         """The spectrum from the running means of ``log |R_ii|``.
 
         Parameters
@@ -192,6 +195,7 @@ class LyapunovSpectrum(Displayed):
             the QR iteration; they are sorted here by the last estimate, largest first.
         transient, window : int
         tol : float
+        qr_count : ndarray, shape (B,), optional
         """
         N = running.shape[0]
         order = np.argsort(-running[-1], axis=1, kind="stable")
@@ -203,16 +207,28 @@ class LyapunovSpectrum(Displayed):
                              0.0, drift)
         converged = np.all(np.abs(drift) <= tol, axis=1)
         return cls(exponents=exponents, running=running, drift=drift, converged=converged,
-                   transient=transient, window=window, steps=N, tol=float(tol))
+                   transient=transient, window=window, steps=N, tol=float(tol),
+                   qr_count=qr_count)
+
+
+def qr_schedule(interval, dtype) -> tuple:
+    """`interval` (None or a positive int) as the lyapunov kernels' arguments:
+    ``(first interval, adapt, log_cond, log_range, max_interval)``."""
+    qr = config.lyapunov_qr(dtype)
+    if interval is None:
+        return 1, True, math.log(qr["condition"]), math.log(qr["range"]), int(qr["max_interval"])
+    k = check.positive_int("interval", interval)
+    return k, False, math.log(qr["condition"]), math.log(qr["range"]), k
 
 
 def lyapunov_spectrum(cell, x, state0=None, *, transient: int | None = None,
                       n_exponents: int | None = None, window: int | None = None,
-                      tol: float = 1e-3) -> LyapunovSpectrum:
+                      tol: float = 1e-3, interval: int | None = None) -> LyapunovSpectrum:
     """All (or the first `n_exponents`) Lyapunov exponents of the full state.
 
-    ``Q_t R_t = J_t Q_{t-1}`` every step; the exponents are the means of ``log |diag R_t|``
-    over the steps after `transient`.
+    ``Z <- J_t Z`` every step and ``Q R = Z`` every few steps (Benettin's method with the
+    re-orthonormalisation interval of Engelken, Wolf & Abbott 2020); the exponents are
+    the sums of ``log |diag R|`` past `transient`, divided by the number of steps.
 
     Parameters
     ----------
@@ -228,18 +244,35 @@ def lyapunov_spectrum(cell, x, state0=None, *, transient: int | None = None,
         Steps over which ``LyapunovSpectrum.drift`` is measured (default N // 10).
     tol : float
         Drift below which an estimate counts as converged.
+    interval : int, optional
+        Steps between two QR factorisations.  Default: chosen as it goes, per sequence,
+        from the growth of the condition number of the propagated vectors over the last
+        interval (at most ``gradflow.config.LYAPUNOV_QR``'s `condition` between two
+        factorisations, so the exponents agree with a QR at every step to rounding; its
+        `range` bounds how far the vectors' entries may grow, and a factorisation also
+        comes early when the Jacobians' norms could take them further).  ``1``: a QR at
+        every step (the textbook method); a fixed interval longer than the growth allows
+        (in float32 above all) loses the smallest exponents to rounding.  Between two
+        factorisations the running estimates spread the growth evenly over the steps.
 
     Returns
     -------
     LyapunovSpectrum
+        ``qr_count`` tells how many factorisations each sequence took.
     """
     trace = steps.run(cell, x, state0)
     st = steps.Steps(trace)
     T, B, SH = st.T, st.B, st.S * st.H
     transient, p, window, tol = check.lyapunov_options(T, SH, transient, n_exponents, window, tol)
+    k0, adapt, log_cond, log_range, kmax = qr_schedule(interval, cell.dtype)
     N = T - transient
-    Q = np.zeros((B, SH, p), dtype=cell.dtype)
-    Q[:, np.arange(p), np.arange(p)] = 1.0
+    W = np.zeros((2, B, SH, p), dtype=cell.dtype)
+    W[0][:, np.arange(p), np.arange(p)] = 1.0
+    cur = np.zeros(B, np.int64)
+    since = np.zeros(B, np.int64)
+    growth = np.zeros(B)
+    intervals = np.full(B, k0, np.int64)
+    qrs = np.zeros(B, np.int64)
     sums = np.zeros((B, p))
     running = np.empty((N, B, p))
     # batch rows on the cores; a QR of S*H <= 512 columns is faster on one BLAS thread
@@ -249,7 +282,8 @@ def lyapunov_spectrum(cell, x, state0=None, *, transient: int | None = None,
     for t0, dense, diag in st.chunks():
         def block(lo, hi):
             first_bad[blocks.index((lo, hi))] = fk.lyapunov_kernel(
-                dense, diag, t0, transient, Q, sums, running, lo, hi)
+                dense, diag, t0, transient, T, W, cur, since, growth, intervals, adapt,
+                log_cond, log_range, kmax, sums, running, qrs, lo, hi)
 
         with _threads.single_threaded_blas(len(blocks) > 1 or SH <= 512):
             _threads.run_blocks(block, blocks)
@@ -257,7 +291,8 @@ def lyapunov_spectrum(cell, x, state0=None, *, transient: int | None = None,
         if bad >= 0:
             check.raise_nonfinite(f"Lyapunov QR iteration of {cell.spec.name!r}", bad, "state",
                                   "A one-step Jacobian holds a non-finite value.")
-    return LyapunovSpectrum.from_running(running, transient=transient, window=window, tol=tol)
+    return LyapunovSpectrum.from_running(running, transient=transient, window=window, tol=tol,
+                                         qr_count=qrs)
 
 
 #: sup |phi'| of the activation of each vanilla RNN of the catalogue
