@@ -148,8 +148,10 @@ def test_singular_values_match_numpy_products(block):
             with np.errstate(divide="ignore"):  # lag 0 of (c, h) is the zero matrix
                 ref = np.log10(np.linalg.svd(M, compute_uv=False))
             got = sv.log10[lags.index(k)]
-            resolved = ref > sv.log10_floor[lags.index(k)][:, None] + 2
+            # where the NumPy product itself resolves them (above its rounding floor)
+            resolved = ref > ref[:, :1] + np.log10(8 * np.finfo(float).eps) + 2
             np.testing.assert_allclose(got[resolved], ref[resolved], atol=1e-9)
+            np.testing.assert_array_equal(np.isneginf(got), np.isneginf(ref))
 
 
 def test_singular_values_of_a_diagonal_linear_rnn():
@@ -160,6 +162,75 @@ def test_singular_values_of_a_diagonal_linear_rnn():
     sv = gradflow.jacobian_singular_values(cell, np.zeros((400, 1, 1)), [0, 100, 200])
     ref = np.array([0, 100, 200])[:, None] * np.log10(lam)
     assert_close(sv.log10[:, 0], ref, err_msg="|lambda|^k")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_singular_values_span_more_than_the_dtype(dtype):
+    """W_hh = Q diag(lam) Q^T (Q orthogonal): the singular values of W^k are |lam|^k. At
+    lag 50 they span 154 decades, beyond any one floating-point product; the QR factors
+    measure every one, the plain product only those above its rounding floor."""
+    H = 6
+    q, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((H, H)))
+    lam = np.array([1.2, 0.9, 0.5, 0.1, 0.02, 1e-3])
+    cell = gradflow.Cell("rnn-linear", D, H, seed=0, dtype=dtype)
+    w = (q @ np.diag(lam) @ q.T).astype(dtype)
+    w = (w + w.T) / 2                   # exactly symmetric in the dtype: sigma(W^k) = |lam_w|^k
+    cell.params["weight_hh"][:] = w
+    lam_w = np.sort(np.abs(np.linalg.eigvalsh(w.astype(np.float64))))[::-1]
+    lags = [0, 1, 5, 50]
+    x = np.zeros((50, 2, D), dtype)
+    sv = gradflow.jacobian_singular_values(cell, x, lags)
+    ref = np.array(lags)[:, None] * np.log10(lam_w)
+    tol = 1e-9 if dtype == np.float64 else 1e-4     # per step, in log10
+    for b in range(2):
+        for a, k in enumerate(lags):
+            np.testing.assert_allclose(sv.log10[a, b], ref[a], atol=tol * max(k, 1),
+                                       err_msg=f"lag {k}")
+    assert sv.method == "qr" and np.all(np.isneginf(sv.log10_floor))
+    assert ref[-1, 0] - ref[-1, -1] > 150
+    prod = gradflow.jacobian_singular_values(cell, x, lags, method="product")
+    assert prod.method == "product"
+    wrong = np.abs(prod.log10[-1, 0] - ref[-1]) > 1
+    assert wrong.sum() >= 3 and np.all(prod.log10[-1, 0][wrong] < prod.log10_floor[-1, 0])
+
+
+def test_singular_values_of_an_lstm_against_extended_precision():
+    """LSTM, full state and blocks: the product of the one-step Jacobians (state_jacobians,
+    float64) multiplied and decomposed in 120-digit arithmetic (mpmath) gives singular
+    values spanning more than 16 decades; the QR factors match every one."""
+    mpmath = pytest.importorskip("mpmath")
+    cell = gradflow.Cell("lstm", D, 3, seed=1)
+    x = np.random.default_rng(2).standard_normal((25, 1, D))
+    full = gradflow.state_jacobians(cell, x).full[:, 0]
+    lags = [3, 12, 25]
+    with mpmath.workdps(120):
+        P = mpmath.eye(6)
+        refs = {}
+        for k in range(1, 26):
+            P = P * mpmath.matrix(full[25 - k].tolist())
+            if k in lags:
+                refs[k] = P
+        for block, sl in ((None, (slice(0, 6), slice(0, 6))), (("h", "h"), (slice(0, 3), slice(0, 3))),
+                          (("c", "h"), (slice(3, 6), slice(0, 3)))):
+            sv = gradflow.jacobian_singular_values(cell, x, lags, block=block)
+            for a, k in enumerate(lags):
+                M = refs[k][sl[0], sl[1]]
+                s = mpmath.svd_r(M, compute_uv=False)
+                ref = np.sort([float(mpmath.log10(v)) for v in s])[::-1]
+                np.testing.assert_allclose(sv.log10[a, 0], ref, atol=1e-8,
+                                           err_msg=f"block {block}, lag {k}")
+                if block is None and k == 25:
+                    assert ref[0] - ref[-1] > 16
+
+
+def test_singular_values_at_lag_zero_and_bad_method():
+    cell = gradflow.Cell("lstm", D, 3, seed=0)
+    x = np.zeros((4, 1, D))
+    np.testing.assert_array_equal(gradflow.jacobian_singular_values(cell, x, 0).log10, 0.0)
+    zero = gradflow.jacobian_singular_values(cell, x, [0], block=("c", "h"))
+    assert np.all(np.isneginf(zero.log10))
+    with pytest.raises(InvalidArgumentError, match="`method`"):
+        gradflow.jacobian_singular_values(cell, x, [1], method="svd")
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

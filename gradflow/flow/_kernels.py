@@ -687,6 +687,182 @@ def lyapunov_kernel(dense, diag, t0, transient, T, W, cur, since, growth, interv
     return bad
 
 
+# ---------------------------------------------------------------------- singular values
+@njit(**JIT_OPTIONS)
+def _renorm_exp(row, e):
+    """row (float64) to a largest magnitude in [0.5, 1); returns e plus its exponent, or
+    ZERO_EXP for a zero row."""
+    m = 0.0
+    for j in range(row.shape[0]):
+        m = max(m, abs(row[j]))
+    if m == 0.0:
+        return ZERO_EXP
+    k = math.frexp(m)[1]
+    _scale_pow2(row, k)
+    return e + k
+
+
+@njit(**JIT_OPTIONS)
+def tri_apply(R, U, E, buf):
+    """U <- R U in place, for R (m, m) upper triangular and U (m, n) float64 whose row i
+    stands for U[i] * 2**E[i] (E (m,) int64, ZERO_EXP for a zero row); rows renormalised.
+
+    Row i of the product is sum_{j >= i} R[i, j] U[j]: each term is brought to the
+    largest exponent among them, so every row is computed to a relative accuracy of its
+    own, whatever the spread between the rows.  buf (n,) float64 scratch."""
+    m = R.shape[0]
+    for i in range(m):
+        emax = ZERO_EXP
+        for j in range(i, m):
+            r = float(R[i, j])
+            if r != 0.0 and E[j] != ZERO_EXP:
+                emax = max(emax, math.frexp(r)[1] + E[j])
+        if emax == ZERO_EXP:
+            U[i, :] = 0.0
+            E[i] = ZERO_EXP
+            continue
+        buf[:] = 0.0
+        for j in range(i, m):
+            r = float(R[i, j])
+            if r != 0.0 and E[j] != ZERO_EXP and E[j] - emax > -1100:
+                f = math.ldexp(r, E[j] - emax)
+                if f != 0.0:
+                    u = U[j]
+                    for c in range(buf.shape[0]):
+                        buf[c] += f * u[c]
+        U[i, :] = buf
+        E[i] = _renorm_exp(U[i], emax)
+
+
+#: sweeps of one-sided Jacobi before giving up (it converges in a handful)
+JACOBI_SWEEPS = 100
+
+
+@njit(**JIT_OPTIONS)
+def jacobi_log10_sv(A, E, out):
+    """log10 of the singular values of the matrix whose row i is A[i] * 2**E[i] (A (m, n)
+    float64 with rows renormalised, E (m,) int64, ZERO_EXP for a zero row), largest first,
+    into out (m,) (-inf for zero rows).  A and E are overwritten.
+
+    One-sided Jacobi (Hestenes) on the rows, in the scaled form: a pair of rows is
+    rotated until they are orthogonal; the singular values are then the rows' norms.
+    Each rotation is computed from the rows' normalised dot products and the ratio of
+    their scales, so no quantity overflows or underflows however far apart the rows are
+    (the smaller row loses its component along the larger one; the larger row's change is
+    the square of that ratio).  Rows whose scales differ give singular values to a
+    relative accuracy of about eps times the condition number of the row-normalised
+    matrix (Demmel & Veselic 1992).  Returns the number of sweeps (JACOBI_SWEEPS + 1 if it
+    did not converge).
+    """
+    m, n = A.shape
+    tol = math.sqrt(float(n)) * 2.0 ** -52
+    sweeps = 0
+    converged = False
+    for sweep in range(JACOBI_SWEEPS):
+        sweeps = sweep + 1
+        rotated = False
+        for i in range(m - 1):
+            for j in range(i + 1, m):
+                if E[i] == ZERO_EXP or E[j] == ZERO_EXP:
+                    continue
+                if E[i] >= E[j]:
+                    p, q = i, j
+                else:
+                    p, q = j, i
+                a = A[p]
+                b = A[q]
+                alpha = 0.0
+                beta = 0.0
+                gamma = 0.0
+                for c in range(n):
+                    alpha += a[c] * a[c]
+                    beta += b[c] * b[c]
+                    gamma += a[c] * b[c]
+                if abs(gamma) <= tol * math.sqrt(alpha * beta):
+                    continue
+                rotated = True
+                d = E[q] - E[p]
+                s2 = math.ldexp(1.0, 2 * d) if d > -540 else 0.0
+                diff = s2 * beta - alpha
+                sgn = 1.0 if diff >= 0.0 else -1.0
+                tau = 2.0 * sgn * gamma / (abs(diff) + math.sqrt(4.0 * s2 * gamma * gamma
+                                                                  + diff * diff))
+                cs = 1.0 / math.sqrt(1.0 + s2 * tau * tau)
+                for c in range(n):
+                    ap = a[c]
+                    bq = b[c]
+                    a[c] = cs * (ap - s2 * tau * bq)
+                    b[c] = cs * (tau * ap + bq)
+                E[p] = _renorm_exp(a, E[p])
+                E[q] = _renorm_exp(b, E[q])
+        if not rotated:
+            converged = True
+            break
+    if not converged:
+        sweeps = JACOBI_SWEEPS + 1
+    for i in range(m):
+        if E[i] == ZERO_EXP:
+            out[i] = -math.inf
+            continue
+        nrm = 0.0
+        for c in range(n):
+            nrm += A[i, c] * A[i, c]
+        out[i] = 0.5 * math.log10(nrm) + E[i] * LOG10_2
+    out[:] = np.sort(out)[::-1]
+    return sweeps
+
+
+@njit(**JIT_OPTIONS)
+def _record_qr_sv(Qt, U, E, c0, c1, out):
+    """log10 singular values of the block of columns c0:c1 of U^T Qt (U rows scaled by
+    2**E): (Qt[:, c0:c1])^T = Qc Rc, so the block's transpose is Qc (Rc U) and its
+    singular values are those of Rc U, computed by tri_apply and jacobi_log10_sv."""
+    Ct = np.ascontiguousarray(Qt[:, c0:c1].T).astype(np.float64)
+    r = np.linalg.qr(Ct)[1]
+    A = U.copy()
+    Ea = E.copy()
+    tri_apply(r, A, Ea, np.empty(A.shape[1]))
+    return jacobi_log10_sv(A, Ea, out)
+
+
+@njit(**JIT_OPTIONS)
+def qr_product_kernel(dense, diag, t0, T, Qt, U, E, W, tmp, c0, c1, slot, out, sweeps, lo, hi):
+    """Singular values of Jacobian products by products of QR factors, backward over the
+    steps t0 + n - 1 .. t0 of a chunk, for batch rows lo:hi.
+
+    The product of the rows wanted, V = P J_T ... J_{t+1} (R, S*H), is held as
+    ``V = U^T Qt``: Qt (B, R, S*H) with orthonormal rows, U (B, R, R) float64 upper
+    triangular with row i scaled by 2**E[b, i] (E (B, R) int64).  A step is
+    ``Qt J = (Qt_new^T R_step)^T`` (QR of (Qt J)^T) and ``U <- R_step U``
+    (tri_apply): no product of the small singular directions is ever formed against the
+    large ones.  At the lags with slot[lag] >= 0 (lag 0 when the chunk ends at T) the
+    log10 singular values of V's columns c0:c1 go to out (K, B, R), the Jacobi sweeps
+    to sweeps (K, B).  W (B, R, S*H) and tmp (B, R, Sd*H) scratch.  Returns the first
+    step whose product is not finite, or -1.
+    """
+    n = dense.shape[0]
+    H = diag.shape[4]
+    bad = -1
+    for b in range(lo, hi):
+        buf = np.empty(U.shape[2])
+        if t0 + n == T and slot[0] >= 0:
+            sweeps[slot[0], b] = _record_qr_sv(Qt[b], U[b], E[b], c0, c1, out[slot[0], b])
+        for k in range(n - 1, -1, -1):
+            t = t0 + k
+            apply_right(Qt[b], dense[k, b], diag[k, b], H, W[b], tmp[b])
+            if not np.isfinite(W[b]).all():
+                if bad < 0 or t > bad:
+                    bad = t
+                break
+            q, r = np.linalg.qr(np.ascontiguousarray(W[b].T))
+            Qt[b] = q.T
+            tri_apply(r, U[b], E[b], buf)
+            s = slot[T - t]
+            if s >= 0:
+                sweeps[s, b] = _record_qr_sv(Qt[b], U[b], E[b], c0, c1, out[s, b])
+    return bad
+
+
 # ---------------------------------------------------------------------- network adjoints
 #: exponent differences beyond this scale any mantissa below 4 to exactly 0
 _SPAN = 2200
