@@ -66,8 +66,9 @@ def run(config: StudyConfig) -> Section:
                 f"(median over {s['B']} sequences; H = {s['H']}). At lag 1 they spread over "
                 "about a decade; with the lag every cell's spectrum slides down and fans out, "
                 "so the product approaches a low-rank map: only a few directions of $h_{T-k}$ "
-                "still influence h_T. Values below the rounding floor of the product "
-                "(σ_max · H · ε) are not resolved and are left out.",
+                "still influence h_T. The values come from products of QR factors, so those "
+                "more than 16 decades below the largest (below the rounding floor of the "
+                "product itself) are measured and drawn too.",
     )
 
     fig2, ax2 = new_figure(width=6.4, height=3.4)
@@ -107,8 +108,9 @@ def run(config: StudyConfig) -> Section:
     text = (
         "The norm of a Jacobian product is its largest singular value; the rest of the "
         "spectrum tells how many directions of the past still reach the present. "
-        "`gradflow.jacobian_singular_values` returns them in log10 (renormalised products), "
-        "with the rounding floor below which they are not resolved; "
+        "`gradflow.jacobian_singular_values` returns them in log10, from products of QR "
+        "factors, so that directions any number of decades below the largest are "
+        "measured; "
         "`gradflow.lyapunov_spectrum` gives the asymptotic rates of all directions "
         "(Benettin's QR method).\n\n"
         f"The largest Lyapunov exponents, in decades per step: rnn {fmt(lead['rnn'])}, "

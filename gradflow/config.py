@@ -20,6 +20,8 @@ __all__ = [
     "LLVM_OPTIONS",
     "tolerance",
     "CACHE_ENV",
+    "LYAPUNOV_QR",
+    "lyapunov_qr",
 ]
 
 #: The environment variable that names the kernel cache folder.
@@ -57,6 +59,23 @@ LLVM_OPTIONS = (
     "-runtime-memory-check-threshold=256",
     "-vectorize-memory-check-threshold=512",
 )
+
+
+#: How often :func:`gradflow.lyapunov_spectrum` re-orthonormalises its vectors when the
+#: interval is chosen as it goes (Engelken, Wolf & Abbott 2020).  Between two QR
+#: factorisations the condition number of the propagated vectors may grow to `condition`
+#: (the smallest directions then carry a relative rounding error of about
+#: eps * condition in that factorisation's log |R_ii|), the entries grow or shrink by at
+#: most a factor `range`, and at most `max_interval` steps pass.
+LYAPUNOV_QR = {
+    np.dtype(np.float64): {"condition": 1e10, "range": 1e250, "max_interval": 64},
+    np.dtype(np.float32): {"condition": 1e3, "range": 1e30, "max_interval": 64},
+}
+
+
+def lyapunov_qr(dtype) -> dict[str, float]:
+    """``LYAPUNOV_QR`` for `dtype`: ``{"condition", "range", "max_interval"}``."""
+    return dict(LYAPUNOV_QR[np.dtype(dtype)])
 
 
 def tolerance(dtype, kind: str = "reference") -> dict[str, float]:

@@ -148,8 +148,10 @@ def test_singular_values_match_numpy_products(block):
             with np.errstate(divide="ignore"):  # lag 0 of (c, h) is the zero matrix
                 ref = np.log10(np.linalg.svd(M, compute_uv=False))
             got = sv.log10[lags.index(k)]
-            resolved = ref > sv.log10_floor[lags.index(k)][:, None] + 2
+            # where the NumPy product itself resolves them (above its rounding floor)
+            resolved = ref > ref[:, :1] + np.log10(8 * np.finfo(float).eps) + 2
             np.testing.assert_allclose(got[resolved], ref[resolved], atol=1e-9)
+            np.testing.assert_array_equal(np.isneginf(got), np.isneginf(ref))
 
 
 def test_singular_values_of_a_diagonal_linear_rnn():
@@ -160,6 +162,75 @@ def test_singular_values_of_a_diagonal_linear_rnn():
     sv = gradflow.jacobian_singular_values(cell, np.zeros((400, 1, 1)), [0, 100, 200])
     ref = np.array([0, 100, 200])[:, None] * np.log10(lam)
     assert_close(sv.log10[:, 0], ref, err_msg="|lambda|^k")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_singular_values_span_more_than_the_dtype(dtype):
+    """W_hh = Q diag(lam) Q^T (Q orthogonal): the singular values of W^k are |lam|^k. At
+    lag 50 they span 154 decades, beyond any one floating-point product; the QR factors
+    measure every one, the plain product only those above its rounding floor."""
+    H = 6
+    q, _ = np.linalg.qr(np.random.default_rng(0).standard_normal((H, H)))
+    lam = np.array([1.2, 0.9, 0.5, 0.1, 0.02, 1e-3])
+    cell = gradflow.Cell("rnn-linear", D, H, seed=0, dtype=dtype)
+    w = (q @ np.diag(lam) @ q.T).astype(dtype)
+    w = (w + w.T) / 2                   # exactly symmetric in the dtype: sigma(W^k) = |lam_w|^k
+    cell.params["weight_hh"][:] = w
+    lam_w = np.sort(np.abs(np.linalg.eigvalsh(w.astype(np.float64))))[::-1]
+    lags = [0, 1, 5, 50]
+    x = np.zeros((50, 2, D), dtype)
+    sv = gradflow.jacobian_singular_values(cell, x, lags)
+    ref = np.array(lags)[:, None] * np.log10(lam_w)
+    tol = 1e-9 if dtype == np.float64 else 1e-4     # per step, in log10
+    for b in range(2):
+        for a, k in enumerate(lags):
+            np.testing.assert_allclose(sv.log10[a, b], ref[a], atol=tol * max(k, 1),
+                                       err_msg=f"lag {k}")
+    assert sv.method == "qr" and np.all(np.isneginf(sv.log10_floor))
+    assert ref[-1, 0] - ref[-1, -1] > 150
+    prod = gradflow.jacobian_singular_values(cell, x, lags, method="product")
+    assert prod.method == "product"
+    wrong = np.abs(prod.log10[-1, 0] - ref[-1]) > 1
+    assert wrong.sum() >= 3 and np.all(prod.log10[-1, 0][wrong] < prod.log10_floor[-1, 0])
+
+
+def test_singular_values_of_an_lstm_against_extended_precision():
+    """LSTM, full state and blocks: the product of the one-step Jacobians (state_jacobians,
+    float64) multiplied and decomposed in 120-digit arithmetic (mpmath) gives singular
+    values spanning more than 16 decades; the QR factors match every one."""
+    mpmath = pytest.importorskip("mpmath")
+    cell = gradflow.Cell("lstm", D, 3, seed=1)
+    x = np.random.default_rng(2).standard_normal((25, 1, D))
+    full = gradflow.state_jacobians(cell, x).full[:, 0]
+    lags = [3, 12, 25]
+    with mpmath.workdps(120):
+        P = mpmath.eye(6)
+        refs = {}
+        for k in range(1, 26):
+            P = P * mpmath.matrix(full[25 - k].tolist())
+            if k in lags:
+                refs[k] = P
+        for block, sl in ((None, (slice(0, 6), slice(0, 6))), (("h", "h"), (slice(0, 3), slice(0, 3))),
+                          (("c", "h"), (slice(3, 6), slice(0, 3)))):
+            sv = gradflow.jacobian_singular_values(cell, x, lags, block=block)
+            for a, k in enumerate(lags):
+                M = refs[k][sl[0], sl[1]]
+                s = mpmath.svd_r(M, compute_uv=False)
+                ref = np.sort([float(mpmath.log10(v)) for v in s])[::-1]
+                np.testing.assert_allclose(sv.log10[a, 0], ref, atol=1e-8,
+                                           err_msg=f"block {block}, lag {k}")
+                if block is None and k == 25:
+                    assert ref[0] - ref[-1] > 16
+
+
+def test_singular_values_at_lag_zero_and_bad_method():
+    cell = gradflow.Cell("lstm", D, 3, seed=0)
+    x = np.zeros((4, 1, D))
+    np.testing.assert_array_equal(gradflow.jacobian_singular_values(cell, x, 0).log10, 0.0)
+    zero = gradflow.jacobian_singular_values(cell, x, [0], block=("c", "h"))
+    assert np.all(np.isneginf(zero.log10))
+    with pytest.raises(InvalidArgumentError, match="`method`"):
+        gradflow.jacobian_singular_values(cell, x, [1], method="svd")
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -239,6 +310,97 @@ def test_lyapunov_default_transient_and_window():
     assert (short.transient, short.steps, short.window) == (0, 9, 1)
 
 
+def _benettin_numpy(J, transient, interval):
+    """Benettin's method in NumPy from the full one-step Jacobians J (T, n, n) of one
+    sequence, a QR every `interval` steps (and at the transient's last step and the
+    end): (exponents sorted, largest first; running means at the factorisation steps)."""
+    T, n = J.shape[0], J.shape[1]
+    Q, sums, since, at = np.eye(n), np.zeros(n), 0, {}
+    for t in range(T):
+        Q = J[t] @ Q
+        since += 1
+        if since == interval or t == transient - 1 or t == T - 1:
+            Q, r = np.linalg.qr(Q)
+            if t >= transient:
+                sums += np.log(np.abs(np.diag(r)))
+                at[t] = sums / (t - transient + 1)
+            since = 0
+    return np.sort(sums / (T - transient))[::-1], at
+
+
+@pytest.mark.parametrize("name,H,bias", [("lstm", 12, None), ("gru", 12, None), ("rnn", 16, None),
+                                         ("lstm", 8, 3.0)])
+def test_lyapunov_interval_agrees_with_a_qr_every_step(name, H, bias):
+    """The interval chosen from the growth of the condition number: the exponents agree
+    with Benettin's QR at every step (NumPy, from the full Jacobians) within 1e-3, with
+    far fewer factorisations."""
+    cell = gradflow.Cell(name, D, H, seed=11, forget_bias=bias)
+    x = np.random.default_rng(12).standard_normal((600, 2, D))
+    ly = gradflow.lyapunov_spectrum(cell, x, transient=100)
+    every = gradflow.lyapunov_spectrum(cell, x, transient=100, interval=1)
+    J = gradflow.state_jacobians(cell, x).full
+    for b in range(2):
+        ref, _ = _benettin_numpy(J[:, b], 100, 1)
+        np.testing.assert_allclose(every.exponents[b], ref, atol=1e-9)
+        np.testing.assert_allclose(ly.exponents[b], ref, atol=1e-3)
+    np.testing.assert_array_equal(every.qr_count, [600, 600])
+    assert np.all(ly.qr_count < 400), ly.qr_count
+
+
+def test_lyapunov_fixed_interval_is_the_numpy_loop():
+    """A fixed interval k: the same factorisation steps as a NumPy loop, the same exponents
+    and, at every factorisation, the same running means (interpolated in between)."""
+    cell = gradflow.Cell("lstm", D, 5, seed=3)
+    x = np.random.default_rng(4).standard_normal((90, 1, D))
+    ly = gradflow.lyapunov_spectrum(cell, x, transient=9, interval=4)
+    J = gradflow.state_jacobians(cell, x).full[:, 0]
+    ref, at = _benettin_numpy(J, 9, 4)
+    tol = 1e-9
+    np.testing.assert_allclose(ly.exponents[0], ref, atol=tol)
+    # steps 9 .. 89 averaged: factorisations at 12, 16, ..., 88 and 89
+    assert sorted(at) == [*range(12, 89, 4), 89] and ly.qr_count[0] == 1 + len(at) + 2
+    for t, means in at.items():
+        got = np.sort(ly.running[t - 9, 0])[::-1]
+        np.testing.assert_allclose(got, np.sort(means)[::-1], atol=tol, err_msg=f"step {t}")
+    # between two factorisations: the growth spread evenly over the steps
+    mid = ly.running[14 - 9, 0]                       # step 14, between 12 and 16
+    want = (at[12] * 4 + 0.5 * (at[16] * 8 - at[12] * 4)) / 6
+    np.testing.assert_allclose(np.sort(mid)[::-1], np.sort(want)[::-1], atol=tol)
+
+
+def test_lyapunov_float32_interval_agrees_with_every_step():
+    cell = gradflow.Cell("lstm", D, 8, seed=5, dtype=np.float32)
+    x = np.random.default_rng(6).standard_normal((500, 1, D)).astype(np.float32)
+    ly = gradflow.lyapunov_spectrum(cell, x, transient=50)
+    every = gradflow.lyapunov_spectrum(cell, x, transient=50, interval=1)
+    np.testing.assert_allclose(ly.exponents, every.exponents, atol=1e-3)
+    assert ly.qr_count[0] < 500
+
+
+def test_lyapunov_interval_keeps_exact_zero_directions():
+    """rnn-linear with a zero row in W_hh maps a direction to exactly 0: its exponent is
+    -inf with any interval, and the others are the closed form."""
+    cell = gradflow.Cell("rnn-linear", D, 3, seed=0)
+    cell.params["weight_hh"][:] = np.diag([0.5, 0.0, 2.0])
+    x = np.zeros((50, 1, D))
+    for interval in (None, 1, 5):
+        ly = gradflow.lyapunov_spectrum(cell, x, transient=5, interval=interval)
+        np.testing.assert_allclose(ly.exponents[0, :2], np.log([2.0, 0.5]), atol=1e-12)
+        assert ly.exponents[0, 2] == -np.inf
+
+
+def test_lyapunov_interval_of_a_fast_growing_map_never_overflows():
+    """W_hh = 1e100 I, float64: a factorisation before the vectors could overflow (its
+    entries grow by 1e100 a step), so every exponent is log(1e100)."""
+    cell = gradflow.Cell("rnn-linear", D, 3, seed=0)
+    cell.params["weight_hh"][:] = 1e100 * np.eye(3)
+    for k in ("weight_ih", "bias_ih", "bias_hh"):
+        cell.params[k][:] = 0.0   # h stays 0
+    ly = gradflow.lyapunov_spectrum(cell, np.zeros((40, 1, D)), transient=4, interval=30)
+    np.testing.assert_allclose(ly.exponents[0], np.full(3, 100 * math.log(10)), rtol=1e-12)
+    assert ly.qr_count[0] > 40 // 30 + 2
+
+
 def test_spectra_bad_arguments():
     cell = gradflow.Cell("lstm", D, 3, seed=0)
     x = np.zeros((10, 1, D))
@@ -246,6 +408,9 @@ def test_spectra_bad_arguments():
         gradflow.lyapunov_spectrum(cell, x, transient=10)
     with pytest.raises(InvalidArgumentError, match="`n_exponents`"):
         gradflow.lyapunov_spectrum(cell, x, n_exponents=7)
+    for bad in (0, -2, 1.5, "auto", True):
+        with pytest.raises(InvalidArgumentError, match="`interval`"):
+            gradflow.lyapunov_spectrum(cell, x, interval=bad)
     with pytest.raises(InvalidArgumentError, match="`block`"):
         gradflow.jacobian_singular_values(cell, x, [1], block=("h", "z"))
     with pytest.raises(InvalidArgumentError, match="vanilla RNNs"):

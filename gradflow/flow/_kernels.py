@@ -528,31 +528,339 @@ def lossgrad_kernel(dense, diag, t0, dh, g, e, gn, tmp, out_h, out_s):
 
 
 @njit(**JIT_OPTIONS)
-def lyapunov_kernel(dense, diag, t0, transient, Q, sums, running, lo, hi):
-    """Benettin's algorithm over a chunk of steps t0 .. t0 + n - 1, for batch rows lo:hi.
+def jacobian_lognorm(Jd, Jg):
+    """log of the infinity norm (largest absolute row sum) of the one-step Jacobian given
+    by Jd (S*H, Sd*H) and Jg (S, S, H); NaN when an entry is not finite.
 
-    Q (B, S*H, p): orthonormal vectors, replaced by the Q factor of J_t Q every step;
-    after `transient` steps log|R_ii| is added to sums (B, p) float64 and the running
-    means written to running (T - transient, B, p).  Returns the first step with a
-    non-finite product, or -1.  Rows are independent: blocks of rows may run in parallel.
+    ``||J Z||_max <= ||J||_inf ||Z||_max``: summed over the steps since the last QR
+    factorisation it bounds the entries of the propagated vectors (see lyapunov_kernel)."""
+    S = Jg.shape[0]
+    H = Jg.shape[2]
+    Sd = Jd.shape[1] // H
+    top = 0.0
+    chk = 0.0
+    for a in range(S):
+        for i in range(H):
+            row = Jd[a * H + i]
+            s = 0.0
+            for j in range(row.shape[0]):
+                v = float(row[j])
+                s += abs(v)
+                chk += v * 0.0
+            for c in range(Sd, S):
+                v = float(Jg[a, c, i])
+                s += abs(v)
+                chk += v * 0.0
+            top = max(top, s)
+    if chk != 0.0:
+        return math.nan
+    return math.log(top) if top > 0.0 else -math.inf
+
+
+@njit(**JIT_OPTIONS)
+def qr_interval(logr, logc, since, log_cond, log_range, kmax):
+    """Steps until the next QR factorisation, from the growth seen over the last `since`
+    steps: logr (p,) = log |R_ii| of the last factorisation, logc = the log of its
+    largest column ratio ``||R[:, i]|| / |R_ii|`` (see reorthonormalise).
+
+    Householder QR gives R_ii with a relative error of about eps ||Z[:, i]|| / |R_ii| =
+    eps ||R[:, i]|| / |R_ii|; that ratio grows like the condition number of the
+    propagated vectors, exponentially in the steps between factorisations (Engelken, Wolf
+    & Abbott 2020).  The interval is the largest k at which it stays below `log_cond` (at
+    the rate seen) and the growth of the largest and smallest columns below `log_range`,
+    at most one step longer than the last one (the rate seen early, before the vectors
+    have settled, underestimates the later one), in [1, kmax].  A direction mapped to
+    exactly zero (log = -inf) gives 1.
+    """
+    hi = -math.inf
+    lo = math.inf
+    for v in logr:
+        hi = max(hi, v)
+        lo = min(lo, v)
+    if not (-math.inf < lo and hi < math.inf and logc < math.inf):
+        return 1
+    k = float(min(kmax, since + 1))
+    rate = logc / since
+    if rate > 0.0:
+        k = min(k, log_cond / rate)
+    size = max(abs(hi), abs(lo)) / since
+    if size > 0.0:
+        k = min(k, log_range / size)
+    return max(1, int(k))
+
+
+@njit(**JIT_OPTIONS)
+def reorthonormalise(Z, t, transient, since, sums, running):
+    """Replace Z (n, p) by the Q factor of its QR factorisation.
+
+    Z was propagated over the `since` steps t - since + 1 .. t.  Past the transient
+    (t >= transient), log |R_ii| is added to sums (p,) float64, and the running means
+    (N, p) of those steps are written, the growth spread evenly over the steps between
+    two factorisations (exact at every factorisation).  Returns ``(log |R_ii| (p,),
+    log max_i ||R[:i+1, i]|| / |R_ii|)``.
+    """
+    q, r = np.linalg.qr(Z)
+    Z[:, :] = q
+    p = r.shape[1]
+    logs = np.empty(p)
+    logc = 0.0
+    for i in range(p):
+        d = abs(float(r[i, i]))
+        logs[i] = math.log(d) if d > 0.0 else -math.inf
+        col = 0.0
+        for j in range(i + 1):
+            v = float(r[j, i])
+            col += v * v
+        if d > 0.0:
+            logc = max(logc, 0.5 * math.log(col) - logs[i])
+        elif col > 0.0:
+            logc = math.inf
+    if t >= transient:
+        for s in range(t - since + 1, t + 1):
+            frac = (s - t + since) / since
+            cnt = s - transient + 1
+            for i in range(p):
+                running[s - transient, i] = (sums[i] + frac * logs[i]) / cnt
+        for i in range(p):
+            sums[i] += logs[i]
+    return logs, logc
+
+
+@njit(**JIT_OPTIONS)
+def _lyapunov_qr(b, t, transient, W, cur, since, growth, interval, adapt, log_cond,
+                 log_range, kmax, sums, running, qrs):
+    """The factorisation of lyapunov_kernel for row b after step t; False when the
+    vectors are not finite."""
+    Z = W[cur[b], b]
+    if not np.isfinite(Z).all():
+        return False
+    logs, logc = reorthonormalise(Z, t, transient, since[b], sums[b], running[:, b])
+    qrs[b] += 1
+    if adapt:
+        interval[b] = qr_interval(logs, logc, since[b], log_cond, log_range, kmax)
+    since[b] = 0
+    growth[b] = 0.0
+    return True
+
+
+@njit(**JIT_OPTIONS)
+def lyapunov_kernel(dense, diag, t0, transient, T, W, cur, since, growth, interval, adapt,
+                    log_cond, log_range, kmax, sums, running, qrs, lo, hi):
+    """Benettin's algorithm over a chunk of steps t0 .. t0 + n - 1, for batch rows lo:hi,
+    with a QR factorisation every few steps.
+
+    W (2, B, S*H, p): the vectors of row b are W[cur[b], b] (the other is scratch);
+    ``Z <- J_t Z`` every step, and every interval[b] steps (and at the last step before
+    the transient and at step T - 1) Z is replaced by its Q factor (reorthonormalise),
+    log|R_ii| summed into sums (B, p) float64 and the running means into running
+    (T - transient, B, p).  With `adapt`, the next interval follows the growth seen
+    (qr_interval, bounded by log_cond, log_range, kmax).  A factorisation also comes
+    before a step that could take the bound growth[b] + log ||J_t||_inf on the entries'
+    growth since the last one past log_range, so the vectors never overflow.  since (B,):
+    steps since the last factorisation; qrs (B,) counts them.  Returns the first step
+    with a non-finite Jacobian or product, or -1.  Rows are independent: blocks of rows
+    may run in parallel.
     """
     n = dense.shape[0]
-    for k in range(n):
-        t = t0 + k
-        for b in range(lo, hi):
-            Z = np.empty(Q[b].shape, dtype=Q.dtype)
-            apply_left(dense[k, b], diag[k, b], Q[b], Z)
-            if not np.isfinite(Z).all():
-                return t
-            q, r = np.linalg.qr(Z)
-            Q[b] = q
-            if t >= transient:
-                cnt = t - transient + 1
-                for i in range(r.shape[1]):
-                    d = abs(float(r[i, i]))
-                    sums[b, i] += math.log(d) if d > 0.0 else -math.inf
-                    running[t - transient, b, i] = sums[b, i] / cnt
-    return -1
+    bad = -1
+    for b in range(lo, hi):
+        for k in range(n):
+            t = t0 + k
+            g = jacobian_lognorm(dense[k, b], diag[k, b])
+            ok = not math.isnan(g)
+            if ok and since[b] > 0 and growth[b] + g >= log_range:
+                ok = _lyapunov_qr(b, t - 1, transient, W, cur, since, growth, interval, adapt,
+                                  log_cond, log_range, kmax, sums, running, qrs)
+            if ok:
+                c = cur[b]
+                apply_left(dense[k, b], diag[k, b], W[c, b], W[1 - c, b])
+                cur[b] = 1 - c
+                since[b] += 1
+                growth[b] += g
+                if (since[b] >= interval[b] or t == transient - 1 or t == T - 1):
+                    ok = _lyapunov_qr(b, t, transient, W, cur, since, growth, interval, adapt,
+                                      log_cond, log_range, kmax, sums, running, qrs)
+            if not ok:
+                if bad < 0 or t < bad:
+                    bad = t
+                break
+    return bad
+
+
+# ---------------------------------------------------------------------- singular values
+@njit(**JIT_OPTIONS)
+def _renorm_exp(row, e):
+    """row (float64) to a largest magnitude in [0.5, 1); returns e plus its exponent, or
+    ZERO_EXP for a zero row."""
+    m = 0.0
+    for j in range(row.shape[0]):
+        m = max(m, abs(row[j]))
+    if m == 0.0:
+        return ZERO_EXP
+    k = math.frexp(m)[1]
+    _scale_pow2(row, k)
+    return e + k
+
+
+@njit(**JIT_OPTIONS)
+def tri_apply(R, U, E, buf):
+    """U <- R U in place, for R (m, m) upper triangular and U (m, n) float64 whose row i
+    stands for U[i] * 2**E[i] (E (m,) int64, ZERO_EXP for a zero row); rows renormalised.
+
+    Row i of the product is sum_{j >= i} R[i, j] U[j]: each term is brought to the
+    largest exponent among them, so every row is computed to a relative accuracy of its
+    own, whatever the spread between the rows.  buf (n,) float64 scratch."""
+    m = R.shape[0]
+    for i in range(m):
+        emax = ZERO_EXP
+        for j in range(i, m):
+            r = float(R[i, j])
+            if r != 0.0 and E[j] != ZERO_EXP:
+                emax = max(emax, math.frexp(r)[1] + E[j])
+        if emax == ZERO_EXP:
+            U[i, :] = 0.0
+            E[i] = ZERO_EXP
+            continue
+        buf[:] = 0.0
+        for j in range(i, m):
+            r = float(R[i, j])
+            if r != 0.0 and E[j] != ZERO_EXP and E[j] - emax > -1100:
+                f = math.ldexp(r, E[j] - emax)
+                if f != 0.0:
+                    u = U[j]
+                    for c in range(buf.shape[0]):
+                        buf[c] += f * u[c]
+        U[i, :] = buf
+        E[i] = _renorm_exp(U[i], emax)
+
+
+#: sweeps of one-sided Jacobi before giving up (it converges in a handful)
+JACOBI_SWEEPS = 100
+
+
+@njit(**JIT_OPTIONS)
+def jacobi_log10_sv(A, E, out):
+    """log10 of the singular values of the matrix whose row i is A[i] * 2**E[i] (A (m, n)
+    float64 with rows renormalised, E (m,) int64, ZERO_EXP for a zero row), largest first,
+    into out (m,) (-inf for zero rows).  A and E are overwritten.
+
+    One-sided Jacobi (Hestenes) on the rows, in the scaled form: a pair of rows is
+    rotated until they are orthogonal; the singular values are then the rows' norms.
+    Each rotation is computed from the rows' normalised dot products and the ratio of
+    their scales, so no quantity overflows or underflows however far apart the rows are
+    (the smaller row loses its component along the larger one; the larger row's change is
+    the square of that ratio).  Rows whose scales differ give singular values to a
+    relative accuracy of about eps times the condition number of the row-normalised
+    matrix (Demmel & Veselic 1992).  Returns the number of sweeps (JACOBI_SWEEPS + 1 if it
+    did not converge).
+    """
+    m, n = A.shape
+    tol = math.sqrt(float(n)) * 2.0 ** -52
+    sweeps = 0
+    converged = False
+    for sweep in range(JACOBI_SWEEPS):
+        sweeps = sweep + 1
+        rotated = False
+        for i in range(m - 1):
+            for j in range(i + 1, m):
+                if E[i] == ZERO_EXP or E[j] == ZERO_EXP:
+                    continue
+                if E[i] >= E[j]:
+                    p, q = i, j
+                else:
+                    p, q = j, i
+                a = A[p]
+                b = A[q]
+                alpha = 0.0
+                beta = 0.0
+                gamma = 0.0
+                for c in range(n):
+                    alpha += a[c] * a[c]
+                    beta += b[c] * b[c]
+                    gamma += a[c] * b[c]
+                if abs(gamma) <= tol * math.sqrt(alpha * beta):
+                    continue
+                rotated = True
+                d = E[q] - E[p]
+                s2 = math.ldexp(1.0, 2 * d) if d > -540 else 0.0
+                diff = s2 * beta - alpha
+                sgn = 1.0 if diff >= 0.0 else -1.0
+                tau = 2.0 * sgn * gamma / (abs(diff) + math.sqrt(4.0 * s2 * gamma * gamma
+                                                                  + diff * diff))
+                cs = 1.0 / math.sqrt(1.0 + s2 * tau * tau)
+                for c in range(n):
+                    ap = a[c]
+                    bq = b[c]
+                    a[c] = cs * (ap - s2 * tau * bq)
+                    b[c] = cs * (tau * ap + bq)
+                E[p] = _renorm_exp(a, E[p])
+                E[q] = _renorm_exp(b, E[q])
+        if not rotated:
+            converged = True
+            break
+    if not converged:
+        sweeps = JACOBI_SWEEPS + 1
+    for i in range(m):
+        if E[i] == ZERO_EXP:
+            out[i] = -math.inf
+            continue
+        nrm = 0.0
+        for c in range(n):
+            nrm += A[i, c] * A[i, c]
+        out[i] = 0.5 * math.log10(nrm) + E[i] * LOG10_2
+    out[:] = np.sort(out)[::-1]
+    return sweeps
+
+
+@njit(**JIT_OPTIONS)
+def _record_qr_sv(Qt, U, E, c0, c1, out):
+    """log10 singular values of the block of columns c0:c1 of U^T Qt (U rows scaled by
+    2**E): (Qt[:, c0:c1])^T = Qc Rc, so the block's transpose is Qc (Rc U) and its
+    singular values are those of Rc U, computed by tri_apply and jacobi_log10_sv."""
+    Ct = np.ascontiguousarray(Qt[:, c0:c1].T).astype(np.float64)
+    r = np.linalg.qr(Ct)[1]
+    A = U.copy()
+    Ea = E.copy()
+    tri_apply(r, A, Ea, np.empty(A.shape[1]))
+    return jacobi_log10_sv(A, Ea, out)
+
+
+@njit(**JIT_OPTIONS)
+def qr_product_kernel(dense, diag, t0, T, Qt, U, E, W, tmp, c0, c1, slot, out, sweeps, lo, hi):
+    """Singular values of Jacobian products by products of QR factors, backward over the
+    steps t0 + n - 1 .. t0 of a chunk, for batch rows lo:hi.
+
+    The product of the rows wanted, V = P J_T ... J_{t+1} (R, S*H), is held as
+    ``V = U^T Qt``: Qt (B, R, S*H) with orthonormal rows, U (B, R, R) float64 upper
+    triangular with row i scaled by 2**E[b, i] (E (B, R) int64).  A step is
+    ``Qt J = (Qt_new^T R_step)^T`` (QR of (Qt J)^T) and ``U <- R_step U``
+    (tri_apply): no product of the small singular directions is ever formed against the
+    large ones.  At the lags with slot[lag] >= 0 (lag 0 when the chunk ends at T) the
+    log10 singular values of V's columns c0:c1 go to out (K, B, R), the Jacobi sweeps
+    to sweeps (K, B).  W (B, R, S*H) and tmp (B, R, Sd*H) scratch.  Returns the first
+    step whose product is not finite, or -1.
+    """
+    n = dense.shape[0]
+    H = diag.shape[4]
+    bad = -1
+    for b in range(lo, hi):
+        buf = np.empty(U.shape[2])
+        if t0 + n == T and slot[0] >= 0:
+            sweeps[slot[0], b] = _record_qr_sv(Qt[b], U[b], E[b], c0, c1, out[slot[0], b])
+        for k in range(n - 1, -1, -1):
+            t = t0 + k
+            apply_right(Qt[b], dense[k, b], diag[k, b], H, W[b], tmp[b])
+            if not np.isfinite(W[b]).all():
+                if bad < 0 or t > bad:
+                    bad = t
+                break
+            q, r = np.linalg.qr(np.ascontiguousarray(W[b].T))
+            Qt[b] = q.T
+            tri_apply(r, U[b], E[b], buf)
+            s = slot[T - t]
+            if s >= 0:
+                sweeps[s, b] = _record_qr_sv(Qt[b], U[b], E[b], c0, c1, out[s, b])
+    return bad
 
 
 # ---------------------------------------------------------------------- network adjoints

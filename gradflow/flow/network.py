@@ -32,7 +32,7 @@ from ..network import Network
 from . import _kernels as fk
 from . import _steps as steps
 from .paths import memory_horizon, path_decomposition, self_edges
-from .spectra import LyapunovSpectrum
+from .spectra import LyapunovSpectrum, qr_schedule
 
 __all__ = ["NetworkFlow", "network_flow", "NetworkPaths", "network_paths",
            "NetworkLyapunov", "network_lyapunov"]
@@ -457,7 +457,7 @@ def _each_step(st, inputs):
 
 def network_lyapunov(net, x, state0=None, *, transient: int | None = None,
                      n_exponents: int | None = None, window: int | None = None,
-                     tol: float = 1e-3) -> NetworkLyapunov:
+                     tol: float = 1e-3, interval: int | None = None) -> NetworkLyapunov:
     """Lyapunov exponents of the stacked state of a network (Benettin's QR method).
 
     A unidirectional stack is one recurrence in time whose state is every layer's state.
@@ -465,7 +465,8 @@ def network_lyapunov(net, x, state0=None, *, transient: int | None = None,
     depends on its own state at t - 1 (``J^l_t``) and, through its input h^{l-1}_t, on
     the states of the layers below at t - 1.  ``J Q`` is assembled layer by layer,
     ``Z^l = J^l_t Q^l + (d s^l_t / d x^l_t) Z^{l-1}_h``, from each layer's generated
-    Jacobians, and ``Q_t R_t = Z`` every step.
+    Jacobians, and ``Q R = Z`` every few steps, as in :func:`gradflow.lyapunov_spectrum`
+    (the same interval rule, in float64).
 
     A bidirectional network has a spectrum per direction: the stack of that direction's
     layers in that direction's time order, the other direction's outputs held as inputs
@@ -477,7 +478,7 @@ def network_lyapunov(net, x, state0=None, *, transient: int | None = None,
     net : Network
     x : array_like, shape (T, B, D), or (B, T, D) when ``net.batch_first``
     state0 : optional
-    transient, n_exponents, window, tol
+    transient, n_exponents, window, tol, interval
         As for :func:`gradflow.lyapunov_spectrum` (``n_exponents`` of ``sum S_l H_l``).
 
     Returns
@@ -493,6 +494,7 @@ def network_lyapunov(net, x, state0=None, *, transient: int | None = None,
     N = sum(sizes)
     transient, p, window, tol = check.lyapunov_options(T, N, transient, n_exponents, window, tol)
     offs = np.concatenate([[0], np.cumsum(sizes)])
+    k0, adapt, log_cond, log_range, kmax = qr_schedule(interval, np.float64)
     spectra = []
     for d in range(net.num_directions):
         Q = np.zeros((B, N, p))
@@ -500,6 +502,9 @@ def network_lyapunov(net, x, state0=None, *, transient: int | None = None,
         Z = np.empty_like(Q)
         sums = np.zeros((B, p))
         running = np.empty((T - transient, B, p))
+        since = np.zeros(B, np.int64)
+        intervals = np.full(B, k0, np.int64)
+        qrs = np.zeros(B, np.int64)
         gens = [_each_step(steps.Steps(pair[d]), layer > 0)
                 for layer, pair in enumerate(trace.traces)]
         # a QR of a few hundred columns is faster on one BLAS thread (as in
@@ -526,10 +531,19 @@ def network_lyapunov(net, x, state0=None, *, transient: int | None = None,
                         f"Lyapunov QR iteration of the network ({_direction(d)})",
                         t if d == 0 else T - 1 - t, "state",
                         "A one-step Jacobian holds a non-finite value.")
-                Q, r = np.linalg.qr(Z)
-                if t >= transient:
-                    sums += np.log(np.abs(np.diagonal(r, axis1=1, axis2=2)))
-                    running[t - transient] = sums / (t - transient + 1)
+                Q, Z = Z, Q
+                since += 1
+                # a factorisation where due, or before the vectors' entries could overflow
+                top = np.log(np.abs(Q).max(axis=(1, 2)))
+                for b in np.flatnonzero((since >= intervals) | (top >= 0.5 * log_range)
+                                        | (t == transient - 1) | (t == T - 1)):
+                    logs, logc = fk.reorthonormalise(Q[b], t, transient, since[b], sums[b],
+                                                     running[:, b])
+                    qrs[b] += 1
+                    if adapt:
+                        intervals[b] = fk.qr_interval(logs, logc, since[b], log_cond,
+                                                      log_range, kmax)
+                    since[b] = 0
         spectra.append(LyapunovSpectrum.from_running(running, transient=transient,
-                                                     window=window, tol=tol))
+                                                     window=window, tol=tol, qr_count=qrs))
     return NetworkLyapunov(spectra=tuple(spectra), state_sizes=tuple(sizes))

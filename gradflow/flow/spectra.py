@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import _threads, cells
+from .. import _threads, cells, config
 from .. import _validate as check
 from ..cell import as_cell
 from .._display import Displayed
-from ..errors import InvalidArgumentError
+from ..errors import GradflowError, InvalidArgumentError
 from . import _kernels as fk
 from . import _steps as steps
 
@@ -39,18 +39,23 @@ class SingularValues(Displayed):
     log10 : ndarray, shape (K, B, n), float64
         log10 of the singular values, largest first (``-inf`` for exact zeros).
     log10_floor : ndarray, shape (K, B), float64
-        ``log10 sigma_max + log10(n * eps)`` of the cell's dtype: singular values below
-        this level are at the rounding floor of the product and not resolved.
+        Singular values below this level are not resolved.  ``method="product"``:
+        ``log10 sigma_max + log10(n * eps)`` of the cell's dtype, the rounding floor of
+        the product; ``method="qr"``: ``-inf``, each value carries a relative error of
+        its own, however far below sigma_max.
     block : tuple of (str, str) or None
         ``(of, wrt)``; None for the full stacked state.
+    method : str
+        ``"qr"`` or ``"product"`` (see :func:`jacobian_singular_values`).
     """
 
     lags: np.ndarray
     log10: np.ndarray
     log10_floor: np.ndarray
     block: tuple | None
+    method: str = "product"
 
-    _shown = ("block", "lags", "log10", "log10_floor")
+    _shown = ("block", "method", "lags", "log10", "log10_floor")
 
     def _frame_columns(self) -> dict:
         """One row per lag, batch row and index i: ``log10`` of sigma_i and whether it is
@@ -71,7 +76,11 @@ class SingularValues(Displayed):
         ax.legend(fontsize=7, frameon=False)
 
 
-def jacobian_singular_values(cell, x, lags, state0=None, *, block=("h", "h")) -> SingularValues:
+_SV_METHODS = ("qr", "product")
+
+
+def jacobian_singular_values(cell, x, lags, state0=None, *, block=("h", "h"),
+                             method: str = "qr") -> SingularValues:
     """Singular values of the Jacobian product at each lag in `lags`.
 
     Parameters
@@ -84,6 +93,14 @@ def jacobian_singular_values(cell, x, lags, state0=None, *, block=("h", "h")) ->
     block : (str, str) or None
         ``(of, wrt)`` state components: ``("h", "h")`` gives ``d h_T / d h_{T-k}``;
         None the full state ``d s_T / d s_{T-k}``.
+    method : {"qr", "product"}
+        ``"qr"`` (default): the product is carried as an orthonormal factor times a
+        product of triangular QR factors whose rows keep scales of their own, and the
+        singular values come from one-sided Jacobi on those scaled rows, so values any
+        number of decades below the largest are measured (one QR factorisation per step
+        and a Jacobi SVD per lag).  ``"product"``: the renormalised product itself and
+        one SVD per lag (faster; values below ``sigma_max * n * eps`` are rounding, see
+        ``log10_floor``).
 
     Returns
     -------
@@ -100,6 +117,13 @@ def jacobian_singular_values(cell, x, lags, state0=None, *, block=("h", "h")) ->
     >>> sv.log10[:, 0].round(5)                     # (K, B, n): lags x batch x index
     array([[-0.30103, -0.30103, -0.30103],
            [-6.0206 , -6.0206 , -6.0206 ]])
+
+    With ``W_hh = diag(0.9, 0.1, 1e-3)`` the values at lag 20 span 58 decades, far beyond
+    what one float64 product holds:
+
+    >>> cell.params["weight_hh"][:] = np.diag([0.9, 0.1, 1e-3])
+    >>> gradflow.jacobian_singular_values(cell, np.zeros((20, 1, 2)), lags=[20]).log10[0, 0].round(4)
+    array([ -0.9151, -20.    , -60.    ])
     """
     as_cell(cell)
     spec = cell.spec
@@ -111,6 +135,7 @@ def jacobian_singular_values(cell, x, lags, state0=None, *, block=("h", "h")) ->
                 f"from {list(spec.state)}; got {block!r}"
             )
         block = tuple(block)
+    method = check.choice("method", method, _SV_METHODS)
     trace = steps.run(cell, x, state0)
     st = steps.Steps(trace)
     T, H, S = st.T, st.H, st.S
@@ -122,6 +147,11 @@ def jacobian_singular_values(cell, x, lags, state0=None, *, block=("h", "h")) ->
         a, c = spec.state.index(block[0]), spec.state.index(block[1])
         rows = a * H + np.arange(H)
         snap = np.asarray((0, H, c * H, (c + 1) * H), np.int64)
+    if method == "qr":
+        log10 = _qr_singular_values(st, rows, int(snap[2]), int(snap[3]), lags)
+        floor = np.full(log10.shape[:2], -np.inf)
+        return SingularValues(lags=lags, log10=log10, log10_floor=floor, block=block,
+                              method=method)
     _, snaps, snap_exp, _, _ = st.backward_products(
         rows, np.zeros((0, 4), np.int64), lags, False, snap_lags=lags, snap_block=snap)
     sv = np.linalg.svd(snaps, compute_uv=False)
@@ -129,7 +159,51 @@ def jacobian_singular_values(cell, x, lags, state0=None, *, block=("h", "h")) ->
         log10 = np.log10(sv) + snap_exp[..., None] * _LOG10_2
     n = sv.shape[-1]
     floor = log10[..., 0] + math.log10(n * np.finfo(cell.dtype).eps)
-    return SingularValues(lags=lags, log10=log10, log10_floor=floor, block=block)
+    return SingularValues(lags=lags, log10=log10, log10_floor=floor, block=block,
+                          method=method)
+
+
+def _qr_singular_values(st, rows, c0, c1, lags) -> np.ndarray:
+    """log10 singular values (K, B, R) of the columns c0:c1 of the products of the rows
+    `rows` of d s_T / d s_{T-k}, by products of QR factors (fk.qr_product_kernel)."""
+    T, B, SH, Sd, H = st.T, st.B, st.S * st.H, st.Sd, st.H
+    R = len(rows)
+    dt = st.dtype
+    Qt = np.zeros((B, R, SH), dt)
+    Qt[:, np.arange(R), rows] = 1.0
+    U = np.zeros((B, R, R))
+    U[:, np.arange(R), np.arange(R)] = 0.5   # renormalised: 0.5 * 2**1
+    E = np.ones((B, R), np.int64)
+    W, tmp = np.empty((B, R, SH), dt), np.empty((B, R, Sd * H), dt)
+    slot = steps.slots(lags, T)
+    out = np.full((len(lags), B, R), np.nan)
+    sweeps = np.zeros((len(lags), B), np.int64)
+    blocks = _threads.row_blocks(B, 1 << 30, min_rows=1)
+    first_bad = np.full(len(blocks), -1, np.int64)
+    tmin = T - int(lags.max())
+
+    def run(t0, dense, diag):
+        def block(lo, hi):
+            first_bad[blocks.index((lo, hi))] = fk.qr_product_kernel(
+                dense, diag, t0, T, Qt, U, E, W, tmp, c0, c1, slot, out, sweeps, lo, hi)
+
+        with _threads.single_threaded_blas(len(blocks) > 1 or SH <= 512):
+            _threads.run_blocks(block, blocks)
+        bad = int(first_bad.max())
+        if bad >= 0:
+            check.raise_nonfinite(
+                f"Jacobian product of {st.cell.spec.name!r} (swept back from the last step)",
+                bad, "state", "A one-step Jacobian holds a non-finite value: a partial "
+                "derivative is infinite or NaN at this state.")
+
+    if tmin == T:  # only lag 0 wanted
+        run(T, np.empty((0, B, SH, Sd * H), dt), np.empty((0, B, st.S, st.S, H), dt))
+    for t0, dense, diag in st.chunks(tmin, T, backward=True):
+        run(t0, dense, diag)
+    if (sweeps > fk.JACOBI_SWEEPS).any():  # pragma: no cover - not seen in practice
+        raise GradflowError(f"one-sided Jacobi did not converge in {fk.JACOBI_SWEEPS} sweeps; "
+                            "use method='product'")
+    return out
 
 
 @dataclass(eq=False, repr=False)
@@ -151,6 +225,8 @@ class LyapunovSpectrum(Displayed):
     transient, window, steps : int
         Steps discarded, window of the drift, steps averaged (N).
     tol : float
+    qr_count : ndarray, shape (B,), int64, or None
+        QR factorisations done for each sequence (None when not recorded).
     """
 
     exponents: np.ndarray
@@ -161,6 +237,7 @@ class LyapunovSpectrum(Displayed):
     window: int
     steps: int
     tol: float
+    qr_count: np.ndarray | None = None
 
     _shown = ("exponents", "converged", "transient", "window", "steps", "tol")
 
@@ -182,7 +259,7 @@ class LyapunovSpectrum(Displayed):
 
     @classmethod
     def from_running(cls, running: np.ndarray, *, transient: int, window: int,
-                     tol: float) -> "LyapunovSpectrum":
+                     tol: float, qr_count: np.ndarray | None = None) -> "LyapunovSpectrum":
         """The spectrum from the running means of ``log |R_ii|``.
 
         Parameters
@@ -192,6 +269,7 @@ class LyapunovSpectrum(Displayed):
             the QR iteration; they are sorted here by the last estimate, largest first.
         transient, window : int
         tol : float
+        qr_count : ndarray, shape (B,), optional
         """
         N = running.shape[0]
         order = np.argsort(-running[-1], axis=1, kind="stable")
@@ -203,16 +281,28 @@ class LyapunovSpectrum(Displayed):
                              0.0, drift)
         converged = np.all(np.abs(drift) <= tol, axis=1)
         return cls(exponents=exponents, running=running, drift=drift, converged=converged,
-                   transient=transient, window=window, steps=N, tol=float(tol))
+                   transient=transient, window=window, steps=N, tol=float(tol),
+                   qr_count=qr_count)
+
+
+def qr_schedule(interval, dtype) -> tuple:
+    """`interval` (None or a positive int) as the lyapunov kernels' arguments:
+    ``(first interval, adapt, log_cond, log_range, max_interval)``."""
+    qr = config.lyapunov_qr(dtype)
+    if interval is None:
+        return 1, True, math.log(qr["condition"]), math.log(qr["range"]), int(qr["max_interval"])
+    k = check.positive_int("interval", interval)
+    return k, False, math.log(qr["condition"]), math.log(qr["range"]), k
 
 
 def lyapunov_spectrum(cell, x, state0=None, *, transient: int | None = None,
                       n_exponents: int | None = None, window: int | None = None,
-                      tol: float = 1e-3) -> LyapunovSpectrum:
+                      tol: float = 1e-3, interval: int | None = None) -> LyapunovSpectrum:
     """All (or the first `n_exponents`) Lyapunov exponents of the full state.
 
-    ``Q_t R_t = J_t Q_{t-1}`` every step; the exponents are the means of ``log |diag R_t|``
-    over the steps after `transient`.
+    ``Z <- J_t Z`` every step and ``Q R = Z`` every few steps (Benettin's method with the
+    re-orthonormalisation interval of Engelken, Wolf & Abbott 2020); the exponents are
+    the sums of ``log |diag R|`` past `transient`, divided by the number of steps.
 
     Parameters
     ----------
@@ -228,18 +318,35 @@ def lyapunov_spectrum(cell, x, state0=None, *, transient: int | None = None,
         Steps over which ``LyapunovSpectrum.drift`` is measured (default N // 10).
     tol : float
         Drift below which an estimate counts as converged.
+    interval : int, optional
+        Steps between two QR factorisations.  Default: chosen as it goes, per sequence,
+        from the growth of the condition number of the propagated vectors over the last
+        interval (at most ``gradflow.config.LYAPUNOV_QR``'s `condition` between two
+        factorisations, so the exponents agree with a QR at every step to rounding; its
+        `range` bounds how far the vectors' entries may grow, and a factorisation also
+        comes early when the Jacobians' norms could take them further).  ``1``: a QR at
+        every step (the textbook method); a fixed interval longer than the growth allows
+        (in float32 above all) loses the smallest exponents to rounding.  Between two
+        factorisations the running estimates spread the growth evenly over the steps.
 
     Returns
     -------
     LyapunovSpectrum
+        ``qr_count`` tells how many factorisations each sequence took.
     """
     trace = steps.run(cell, x, state0)
     st = steps.Steps(trace)
     T, B, SH = st.T, st.B, st.S * st.H
     transient, p, window, tol = check.lyapunov_options(T, SH, transient, n_exponents, window, tol)
+    k0, adapt, log_cond, log_range, kmax = qr_schedule(interval, cell.dtype)
     N = T - transient
-    Q = np.zeros((B, SH, p), dtype=cell.dtype)
-    Q[:, np.arange(p), np.arange(p)] = 1.0
+    W = np.zeros((2, B, SH, p), dtype=cell.dtype)
+    W[0][:, np.arange(p), np.arange(p)] = 1.0
+    cur = np.zeros(B, np.int64)
+    since = np.zeros(B, np.int64)
+    growth = np.zeros(B)
+    intervals = np.full(B, k0, np.int64)
+    qrs = np.zeros(B, np.int64)
     sums = np.zeros((B, p))
     running = np.empty((N, B, p))
     # batch rows on the cores; a QR of S*H <= 512 columns is faster on one BLAS thread
@@ -249,7 +356,8 @@ def lyapunov_spectrum(cell, x, state0=None, *, transient: int | None = None,
     for t0, dense, diag in st.chunks():
         def block(lo, hi):
             first_bad[blocks.index((lo, hi))] = fk.lyapunov_kernel(
-                dense, diag, t0, transient, Q, sums, running, lo, hi)
+                dense, diag, t0, transient, T, W, cur, since, growth, intervals, adapt,
+                log_cond, log_range, kmax, sums, running, qrs, lo, hi)
 
         with _threads.single_threaded_blas(len(blocks) > 1 or SH <= 512):
             _threads.run_blocks(block, blocks)
@@ -257,7 +365,8 @@ def lyapunov_spectrum(cell, x, state0=None, *, transient: int | None = None,
         if bad >= 0:
             check.raise_nonfinite(f"Lyapunov QR iteration of {cell.spec.name!r}", bad, "state",
                                   "A one-step Jacobian holds a non-finite value.")
-    return LyapunovSpectrum.from_running(running, transient=transient, window=window, tol=tol)
+    return LyapunovSpectrum.from_running(running, transient=transient, window=window, tol=tol,
+                                         qr_count=qrs)
 
 
 #: sup |phi'| of the activation of each vanilla RNN of the catalogue
