@@ -221,10 +221,11 @@ def to_html(sections, config: StudyConfig, svgs: dict, skipped=(), *, title: str
                 f'vector file: <a href="figures/{stem}.svg">figures/{stem}.svg</a>.</span>'
                 "</figcaption></figure>")
         body.append("</section>")
-    body.append(
-        f'<p class="note">Equations rendered offline by matplotlib\'s mathtext: '
-        f'{_STATS["rendered"]} rendered ({_STATS["simplified"]} of them after simplifying '
-        f'commands mathtext lacks), {_STATS["source"]} shown as LaTeX source.</p>')
+    if _STATS["rendered"] or _STATS["source"]:      # a report with equations says how
+        body.append(
+            f'<p class="note">Equations rendered offline by matplotlib\'s mathtext: '
+            f'{_STATS["rendered"]} rendered ({_STATS["simplified"]} of them after simplifying '
+            f'commands mathtext lacks), {_STATS["source"]} shown as LaTeX source.</p>')
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n<body>\n"
