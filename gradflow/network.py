@@ -26,6 +26,8 @@ network as it predicts.
 
 from __future__ import annotations
 
+import numbers
+
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 
@@ -140,6 +142,11 @@ class Network:
                 f"`num_layers` is {num_layers!r} but {L} layers were given per layer")
         if L < 1:
             raise InvalidArgumentError("a network needs at least one layer")
+        # an impossible size is refused before anything is built: every layer holds at least
+        # a recurrent weight, H x H
+        h = hidden_size if isinstance(hidden_size, numbers.Integral) and hidden_size > 0 else 1
+        check.fits_in_memory("the network's parameters", L * int(h) ** 2 * 4,
+                             f"num_layers={L}, hidden_size={hidden_size!r}")
         cells = _per_layer("cell", cell, L)
         sizes = [check.positive_int("hidden_size", h) for h in _per_layer("hidden_size", hidden_size, L)]
         dirs = 2 if check.flag("bidirectional", bidirectional) else 1

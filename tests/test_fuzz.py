@@ -455,3 +455,174 @@ def test_command_line(argv, sandbox, monkeypatch, capsys):
            if work in p.parents and "__pycache__" not in p.parts}
     assert new <= {"rep", "out.json"}, (argv, new)
     assert (work / "file.txt").read_text() == "keep"
+
+
+# ---------------------------------------------------------------- networks
+@st.composite
+def networks(draw):
+    """A small network, its input in its own layout (sometimes junk) and its output size."""
+    kind = draw(st.sampled_from(["rnn", "lstm", "gru", "mgu", "lstm-peephole"]))
+    L = draw(st.integers(1, 2))
+    sizes = draw(st.one_of(SIZES, st.lists(SIZES, min_size=L, max_size=L)))
+    net = gradflow.Network(kind, draw(SIZES), sizes, num_layers=L if isinstance(sizes, int) else 1,
+                           bidirectional=draw(st.booleans()), batch_first=draw(st.booleans()),
+                           dtype=draw(DTYPES), seed=draw(st.integers(0, 3)))
+    T, B = draw(st.integers(1, 5)), draw(st.integers(1, 3))
+    x = draw(sequences(T, B, net.input_size, net.dtype, specials=False))
+    x = x.swapaxes(0, 1) if net.batch_first else x
+    return net, draw(maybe(st.just(np.ascontiguousarray(x)))), (T, B)
+
+
+@FUZZ
+@given(kind=maybe(st.sampled_from(["lstm", "gru", "rnn"]) | NAMES),
+       D=maybe(SIZES, st.one_of(JUNK, HUGE)),
+       hidden=maybe(SIZES | st.lists(SIZES, min_size=1, max_size=3), st.one_of(JUNK, HUGE)),
+       # a million layers is a long computation the caller asked for; 2**62 is impossible
+       layers=maybe(st.integers(1, 3), st.one_of(JUNK_COUNT, st.sampled_from([2 ** 62, 10 ** 15]))),
+       options=st.fixed_dictionaries({}, optional={
+           "bidirectional": maybe(st.booleans()), "bias": maybe(st.booleans()),
+           "batch_first": maybe(st.booleans()), "dtype": maybe(DTYPES),
+           "seed": maybe(st.integers(0, 9)), "forget_bias": maybe(st.none() | st.floats(-5, 5)),
+           "dropout": maybe(st.floats(0, 1))}))
+def test_network_construction(kind, D, hidden, layers, options):
+    net = call(gradflow.Network, kind, D, hidden, layers, **options)
+    if net is not None:
+        sizes = [hidden] * layers if isinstance(hidden, int) else list(hidden)
+        assert net.hidden_sizes == tuple(sizes) and net.input_size == D
+        dirs = 2 if net.bidirectional else 1
+        assert net.output_size == dirs * sizes[-1]
+        for name, value in net.params.items():
+            assert np.isfinite(value).all(), name
+
+
+@FUZZ
+@given(data=st.data())
+def test_network_passes_and_flow(data):
+    net, x, (T, B) = data.draw(networks())
+    trace = call(net.forward, x)
+    if trace is not None:
+        out = trace.output
+        assert out.shape == ((B, T) if net.batch_first else (T, B)) + (net.output_size,)
+        assert np.isfinite(out).all()
+        dout = data.draw(maybe(st.just(np.ones_like(out))))
+        grads = call(net.backward, trace, dout)
+        if grads is not None:
+            assert np.isfinite(grads.x).all() and grads.x.shape == np.shape(x)
+    lags = data.draw(maybe(st.none() | st.lists(st.integers(-1, T + 1), min_size=1, max_size=3)))
+    flow = call(gradflow.network_flow, net, x, lags=lags,
+                norm=data.draw(maybe(st.sampled_from(["spectral", "frobenius"]))))
+    if flow is not None:
+        assert flow.log10_lag.shape[:2] == (net.num_layers, 2 if net.bidirectional else 1)
+        finite = flow.log10_lag[np.isfinite(flow.log10_lag)]
+        assert not np.isnan(flow.log10_lag[:, 0]).any()   # only reverse directions have NaN
+        if flow.lags[0] == 0 and finite.size:
+            assert np.all(finite <= flow.log10_lag.max())
+    call(gradflow.network_paths, net, x, lags=lags,
+         threshold=data.draw(maybe(st.floats(1e-9, 0.5))),
+         total=data.draw(maybe(st.booleans())))
+    call(gradflow.network_lyapunov, net, x,
+         transient=data.draw(maybe(st.none() | st.integers(0, 3), JUNK_COUNT)),
+         n_exponents=data.draw(maybe(st.none() | st.integers(1, 3), JUNK_COUNT)),
+         interval=data.draw(maybe(st.none() | st.integers(1, 3), JUNK_COUNT)))
+
+
+# ---------------------------------------------------------------- sweeps
+@FUZZ
+@given(grid=maybe(st.dictionaries(st.sampled_from(["i", "b", "lag"]),
+                                  st.lists(st.integers(0, 3), min_size=1, max_size=3),
+                                  min_size=1, max_size=2)
+                  | st.lists(st.fixed_dictionaries({"i": st.integers(0, 3)}), max_size=3)),
+       options=st.fixed_dictionaries({}, optional={
+           "seed": maybe(st.integers(0, 3)), "n_jobs": maybe(st.just(1)),
+           "executor": maybe(st.sampled_from(["serial", "joblib", "spark"])),
+           "stop_on_error": maybe(st.booleans()), "tables": maybe(st.booleans()),
+           "batch_size": maybe(st.none() | st.integers(1, 3), JUNK_COUNT)}))
+def test_sweep(grid, options):
+    from .sweep_points import number_point
+
+    options = {k: v for k, v in options.items() if not (k == "executor" and v == "joblib")}
+    result = call(gradflow.sweep, number_point, grid, progress=False, **options)
+    if result is not None:
+        n = len(grid) if isinstance(grid, list) else int(np.prod([len(v) for v in grid.values()]))
+        assert len(result.results) == n
+        points = list(gradflow.sweeps.points_of(grid))
+        for point, value in zip(points, result.results):
+            if "i" in point:       # without "i" the point fails, and the sweep goes on
+                assert value == point["i"] / 2
+
+
+# ---------------------------------------------------------------- model files
+TRAINED = Path(__file__).resolve().parents[1] / "analysis" / "trained_model" / "lstm_initial.pt"
+
+
+@FUZZ
+@given(data=st.data())
+def test_read_state_dict_of_damaged_files(data, tmp_path_factory):
+    """A real torch.save file, truncated or with bytes changed: tensors or a GradflowError,
+    never code run from the file (the restricted unpickler) nor another exception."""
+    from gradflow.interop import read_state_dict
+
+    blob = bytearray(TRAINED.read_bytes())
+    how = data.draw(st.sampled_from(["truncate", "flip", "splice", "junk"]))
+    if how == "truncate":
+        blob = blob[:data.draw(st.integers(0, len(blob) - 1))]
+    elif how == "flip":
+        for _ in range(data.draw(st.integers(1, 8))):
+            # mostly in the zip's directories and the pickle, at the ends of the file
+            i = data.draw(st.one_of(st.integers(0, 2000), st.integers(len(blob) - 2000, len(blob) - 1)))
+            blob[i] = data.draw(st.integers(0, 255))
+    elif how == "splice":
+        i = data.draw(st.integers(0, len(blob)))
+        blob[i:i] = data.draw(st.binary(min_size=1, max_size=64))
+    else:
+        blob = bytearray(data.draw(st.binary(max_size=256)))
+    path = tmp_path_factory.mktemp("pt") / "model.pt"
+    path.write_bytes(bytes(blob))
+    state = call(read_state_dict, path)
+    if state is not None:
+        assert all(isinstance(v, np.ndarray) for v in state.values())
+
+
+def _analyze_sandbox(work: Path) -> None:
+    """A tiny model, inputs and targets in `work`, for the analyze command's fuzzing."""
+    net = gradflow.Network("lstm", 2, 3, num_layers=2, seed=0)
+    np.savez(work / "model.npz", **dict(net.params.items()))
+    rng = np.random.default_rng(0)
+    np.save(work / "x.npy", rng.standard_normal((6, 2, 2)))
+    np.save(work / "x_bad.npy", rng.standard_normal((6, 2, 5)))
+    np.save(work / "y.npy", rng.standard_normal((2, 3)))
+    (work / "model.pt").write_bytes(b"not a zip")
+
+
+@FUZZ
+@given(parts=st.lists(st.sampled_from([
+    ["--data", "x.npy"], ["--data", "x_bad.npy"], ["--data", "missing.npy"], ["--data", "file.txt"],
+    ["--targets", "y.npy"], ["--targets", "x.npy"], ["--layout", "btd"], ["--layout", "bogus"],
+    ["--loss", "cross-entropy"], ["--loss", "hinge"], ["--readout", "head"], ["--kind", "gru"],
+    ["--forget-bias", "2"], ["--forget-bias", "nan"], ["--length", "0"], ["--length", "4"],
+    ["--batch", "2"], ["--threshold", "2"], ["--exponents", "2"], ["--exponents", "-1"],
+    ["--seed", "x"], ["--format", "md"], ["--format", "pdf"], ["--out", "file.txt"],
+    ["--out", ""], ["--trust-pickle"], ["--bogus"]]), max_size=3),
+       model=st.sampled_from(["model.npz", "model.npz", "model.pt", "missing.pt", "file.txt", "x.npy"]))
+def test_analyze_command_line(parts, model, sandbox, monkeypatch, capsys):
+    from gradflow.cli import main
+
+    root, _, work = sandbox
+    if not (work / "model.npz").exists():
+        _analyze_sandbox(work)
+    (work / "file.txt").write_text("keep")
+    monkeypatch.chdir(work)
+    argv = ["analyze", model, "--no-progress", "--length", "5", "--batch", "2", "--exponents", "2",
+            "--out", "rep", *[a for p in parts for a in p]]
+    before = _files(root)
+    with time_limit():
+        try:
+            code = main(argv)
+        except SystemExit as exc:
+            code = exc.code
+    capsys.readouterr()
+    assert code in (0, 2), (argv, code)
+    new = {p.relative_to(work).parts[0] for p in _files(root) - before
+           if work in p.parents and "__pycache__" not in p.parts}
+    assert new <= {"rep"}, (argv, new)
+    assert (work / "file.txt").read_text() == "keep"

@@ -242,6 +242,8 @@ def test_cell_arguments(kwargs, error, match):
 def test_impossible_sizes_are_refused_before_allocating():
     with pytest.raises(InvalidArgumentError, match="GiB"):
         gradflow.Cell("lstm", 10 ** 6, 10 ** 6)
+    with pytest.raises(InvalidArgumentError, match="num_layers=4611686018427387904"):
+        gradflow.Network("lstm", 3, 4, num_layers=2 ** 62)     # not a list of 2**62 sizes
     cell = gradflow.Cell("lstm", 1, 64)
     # a view of one number as 10**12 steps: refused before anything is copied or allocated
     x = np.lib.stride_tricks.as_strided(np.zeros(1), shape=(10 ** 6, 10 ** 6, 1), strides=(0, 0, 0))
