@@ -12,6 +12,7 @@ import pickle
 import re
 import warnings
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,6 +29,8 @@ from . import naive  # noqa: E402
 from .conftest import assert_close  # noqa: E402
 from .subproc import run_python  # noqa: E402
 from .torch_reference import torch_flow  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _rows(path):
@@ -305,6 +308,20 @@ def test_pickled_code_does_not_run(torch, tmp_path):
     with pytest.raises(PickledObjectError, match="posix.system|os.system"):
         read_state_dict(tmp_path / "evil2.pt")
     assert not marker.exists()
+
+
+def test_a_damaged_torch_save_file_is_an_error_naming_it(tmp_path):
+    """Found by the fuzzer: a zip entry's 'version needed' byte changed made zipfile raise
+    NotImplementedError; any damage is an InvalidArgumentError that names the file."""
+    blob = bytearray((ROOT / "analysis" / "trained_model" / "lstm_initial.pt").read_bytes())
+    central = blob.index(b"PK\x01\x02")                 # the first central directory entry
+    blob[central + 6] = 64                             # version needed to extract: 6.4
+    (tmp_path / "v.pt").write_bytes(bytes(blob))
+    with pytest.raises(InvalidArgumentError, match="v.pt.*truncated or corrupt"):
+        read_state_dict(tmp_path / "v.pt")
+    (tmp_path / "cut.pt").write_bytes(bytes(blob[: len(blob) // 2]))
+    with pytest.raises(InvalidArgumentError, match="cut.pt"):
+        read_state_dict(tmp_path / "cut.pt")
 
 
 # ---------------------------------------------------------------------- bad input

@@ -27,7 +27,7 @@ import zipfile
 import numpy as np
 
 from .. import _validate as check
-from ..errors import InvalidArgumentError
+from ..errors import GradflowError, InvalidArgumentError
 
 __all__ = ["read_state_dict", "PickledObjectError"]
 
@@ -185,10 +185,9 @@ def read_state_dict(path) -> dict:
                 order = ">" if archive.read(f"{prefix}byteorder").strip() == b"big" else "<"
             with archive.open(pkl[0]) as fh:
                 obj = _Unpickler(fh, archive, prefix, order, where).load()
-    except (zipfile.BadZipFile, EOFError, pickle.UnpicklingError, ValueError,
-            OSError) as exc:
-        if isinstance(exc, InvalidArgumentError):
-            raise
+    except GradflowError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure to parse a damaged file says so
         raise InvalidArgumentError(f"{where} cannot be read: {type(exc).__name__}: {exc}; "
                                    "the file is truncated or corrupt") from None
     out: dict = {}
