@@ -37,6 +37,7 @@ _FLOW = ("state_jacobians", "gradient_flow", "StateJacobians", "GradientFlow", "
 _NAMES = {
     "Cell": "gradflow.cell",
     "Trace": "gradflow.cell",
+    "CheckpointedTrace": "gradflow.cell",
     "Grads": "gradflow.cell",
     "CellSpec": "gradflow.symbolic.spec",
     "define_cell": "gradflow.cells",
@@ -53,7 +54,7 @@ _SUBMODULES = ("cells", "interop", "symbolic", "codegen", "config", "testing", "
                "tasks", "train", "report", "plot", "analyzer", "sweeps")
 
 __all__ = [
-    "Cell", "Trace", "Grads", "CellSpec", "define_cell", "Network", "NetworkTrace", "NetworkGrads",
+    "Cell", "Trace", "CheckpointedTrace", "Grads", "CellSpec", "define_cell", "Network", "NetworkTrace", "NetworkGrads",
     "sweep", "SweepResult", "analyze", "Analysis",
     "cells", "interop", *_FLOW,
     "GradflowError", "ShapeError", "DTypeError", "NonFiniteError", "UnknownCellError",

@@ -7,6 +7,7 @@ and gate order, so weights move between the two without reshuffling.
 
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 
@@ -16,10 +17,10 @@ from . import _validate as check
 from . import cells
 from . import _threads
 from ._display import Displayed
-from .errors import DTypeError, InvalidArgumentError, ShapeError
+from .errors import DTypeError, InvalidArgumentError, NonFiniteError, ShapeError
 from .symbolic.spec import CellSpec
 
-__all__ = ["Cell", "Trace", "Grads", "as_cell"]
+__all__ = ["Cell", "Trace", "CheckpointedTrace", "Grads", "as_cell"]
 
 _INITS = ("pytorch", "orthogonal")
 
@@ -110,6 +111,10 @@ class Trace:
 
     __slots__ = ("_cell", "_arrays", "_params", "_saved", "_intermediates")
 
+    #: the arrays every trace can give (a trace of :meth:`Cell.forward` may keep only x,
+    #: states and the saved values, and recompute the pre-activations when asked)
+    _NAMES = ("x", "states", "ax", "ah1", "ah2", "u")
+
     def __init__(self, cell: "Cell", x, states, ax, ah1, ah2, u, *, params=None):
         as_cell(cell)
         arrays = dict(x=x, states=states, ax=ax, ah1=ah1, ah2=ah2, u=u)
@@ -140,13 +145,21 @@ class Trace:
     x = property(lambda self: _readonly(self._arrays["x"]), doc="Input (T, B, D).")
     states = property(lambda self: _readonly(self._arrays["states"]),
                       doc="State components (S, T + 1, B, H); ``states[:, 0]`` is the initial state.")
-    ax = property(lambda self: _readonly(self._arrays["ax"]), doc="Input pre-activations (T, B, G*H).")
-    ah1 = property(lambda self: _readonly(self._arrays["ah1"]),
+    ax = property(lambda self: _readonly(self.kernel_arrays()["ax"]),
+                  doc="Input pre-activations (T, B, G*H).")
+    ah1 = property(lambda self: _readonly(self.kernel_arrays()["ah1"]),
                    doc="Recurrent pre-activations of the stage-one gates (T, B, G1*H).")
-    ah2 = property(lambda self: _readonly(self._arrays["ah2"]),
+    ah2 = property(lambda self: _readonly(self.kernel_arrays()["ah2"]),
                    doc="Recurrent pre-activations of the stage-two gates (T, B, G2*H).")
-    u = property(lambda self: _readonly(self._arrays["u"]),
+    u = property(lambda self: _readonly(self.kernel_arrays()["u"]),
                  doc="Recurrent input of two-stage cells (T, B, H), or (T, B, 0).")
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the arrays the trace holds now (x, states, saved values, and the
+        pre-activations when kept or recomputed; not the parameters)."""
+        held = sum(a.nbytes for a in self._arrays.values())
+        return held + (0 if self._saved is None else self._saved.nbytes)
 
     @property
     def params(self) -> dict:
@@ -193,7 +206,7 @@ class Trace:
                 f"expected one of {list(names)}"
             )
         if self._intermediates is None:
-            a = self._arrays
+            a = self.kernel_arrays()
             T, B, H = self.length, self.batch_size, self._cell.hidden_size
             out = np.empty((len(names), T, B, H), dtype=a["x"].dtype)
             self._cell.kernels.intermediates_kernel(a["ax"], a["ah1"], a["ah2"], a["states"],
@@ -215,7 +228,8 @@ class Trace:
             raise InvalidArgumentError(
                 f"`t0`, `t1` must satisfy 0 <= t0 < t1 <= T = {T}; got t0 = {t0}, t1 = {t1}")
         a = self._arrays
-        arrays = {k: np.ascontiguousarray(a[k][t0:t1]) for k in ("x", "ax", "ah1", "ah2", "u")}
+        arrays = {k: np.ascontiguousarray(a[k][t0:t1]) for k in ("x", "ax", "ah1", "ah2", "u")
+                  if k in a}
         arrays["states"] = np.ascontiguousarray(a["states"][:, t0:t1 + 1])
         saved = None if self._saved is None else np.ascontiguousarray(self._saved[t0:t1])
         return Trace._of_forward(self._cell, arrays, self._params, saved)
@@ -223,7 +237,18 @@ class Trace:
     # ------------------------------------------------------------------ kernels' side
     def kernel_arrays(self) -> dict:
         """The trace's own arrays, writable, for the kernels (internal interface: callers
-        must not change them).  Keys ``x, states, ax, ah1, ah2, u``."""
+        must not change them).  Keys ``x, states, ax, ah1, ah2, u``: pre-activations the
+        forward pass did not keep are recomputed here, once (two matrix products:
+        ``x W_ih^T + b_ih`` and ``h_{t-1} W_hh^T + b_hh``), and kept from then on."""
+        a = self._arrays
+        if any(k not in a for k in ("ax", "ah1", "ah2", "u")):
+            a.update(_preactivations(self._cell, self._params, a))
+        return a
+
+    def backward_arrays(self) -> dict:
+        """What the backward pass reads (internal interface): :meth:`kernel_arrays` without
+        the pre-activations the trace does not keep (which the backward pass does not
+        read when the forward pass saved its function values)."""
         return self._arrays
 
     def kernel_params(self) -> dict:
@@ -255,6 +280,30 @@ class Trace:
                 f"H={self._cell.hidden_size}, dtype={self._cell.dtype.name})")
 
 
+def _preactivations(cell, params: dict, arrays: dict) -> dict:
+    """The pre-activations of a one-stage cell's trace that lacks them, from x and the
+    states: ``ax = x W_ih^T + b_ih``, ``ah1 = h_{t-1} W_hh^T + b_hh`` (ah2 and u empty)."""
+    spec, H, D = cell.spec, cell.hidden_size, cell.input_size
+    x, st = arrays["x"], arrays["states"]
+    T, B = x.shape[:2]
+    G = spec.num_gates
+    out = {}
+    if "ax" not in arrays:
+        ax = _matmul(x.reshape(T * B, D), params["weight_ih"].T)
+        ax += params["bias_ih"]
+        out["ax"] = ax.reshape(T, B, G * H)
+    if "ah1" not in arrays:
+        ah1 = _matmul(np.ascontiguousarray(st[0, :T]).reshape(T * B, H), params["weight_hh"].T)
+        ah1 += params["bias_hh"]
+        out["ah1"] = ah1.reshape(T, B, G * H)
+    out.setdefault("ah2", np.empty((T, B, 0), dtype=cell.dtype))
+    out.setdefault("u", np.empty((T, B, 0), dtype=cell.dtype))
+    for k in ("ah2", "u"):
+        if k in arrays:
+            del out[k]
+    return out
+
+
 def _check_trace_arrays(cell, arrays: dict, saved) -> None:
     """Every array of a trace against the cell and the others: dtype, shape, layout."""
     spec, H, D, dt = cell.spec, cell.hidden_size, cell.input_size, cell.dtype
@@ -267,6 +316,8 @@ def _check_trace_arrays(cell, arrays: dict, saved) -> None:
             "ah1": (T, B, G1 * H), "ah2": (T, B, (G - G1) * H),
             "u": (T, B, H if spec.stage2 else 0)}
     for name, shape in want.items():
+        if name not in arrays:  # a pre-activation the forward pass did not keep
+            continue
         a = arrays[name]
         if a.dtype != dt:
             raise DTypeError(f"`{name}` has dtype {a.dtype}; expected {dt} (the cell's dtype)")
@@ -529,7 +580,7 @@ class Cell:
         return out
 
     # ------------------------------------------------------------------ passes
-    def forward(self, x, state0=None) -> Trace:
+    def forward(self, x, state0=None, *, checkpoint=None) -> "Trace | CheckpointedTrace":
         """Run the cell over a sequence.
 
         Parameters
@@ -539,20 +590,35 @@ class Cell:
         state0 : array, tuple or dict, optional
             Initial state: ``(B, H)`` per component, as an array (single-component cells),
             a tuple in ``spec.state`` order, or a dict by name.  Zeros by default.
+        checkpoint : int or True, optional
+            Keep only the state every `checkpoint` steps (``True``: every ceil(sqrt(T))
+            steps) and the outputs h, and return a :class:`CheckpointedTrace`:
+            :meth:`backward` then runs each stretch's forward pass again, so that what
+            it holds besides x, h and the gradients grows like sqrt(T) rather than T
+            (at the cost of a second forward pass).
 
         Returns
         -------
-        Trace
+        Trace or CheckpointedTrace
             ``trace.h`` is ``(T, B, H)``; ``trace.final`` the last state.
 
         Raises
         ------
         NonFiniteError
             If a state becomes NaN or infinite, with the step where it first did.
+
+        Notes
+        -----
+        A trace keeps x, the states and the function values the backward pass reads
+        (gate values, tanh c ...); the pre-activations ``ax``, ``ah1`` are computed a few
+        steps at a time and not kept when the backward pass does not need them (they are
+        recomputed, once, if asked for).
         """
         D = self.input_size
         spec, H = self.spec, self.hidden_size
-        G, G1 = spec.num_gates, len(spec.stage1)
+        G = spec.num_gates
+        if checkpoint is not None and not (checkpoint is True):
+            checkpoint = check.positive_int("checkpoint", checkpoint)
         given = x
         if isinstance(x, np.ndarray) and x.ndim == 3:
             # states, pre-activations, recurrent input and saved values: at most (S + 4G + 1)
@@ -567,44 +633,118 @@ class Cell:
             x = x.copy()  # the trace owns its input: later edits of `x` do not reach it
         T, B, _ = x.shape
         p = self.checked_params(copy=True)  # the trace keeps what it was computed with
+        s0 = self.state_array("state0", state0, B)
+        if checkpoint is not None:
+            every = math.isqrt(T - 1) + 1 if checkpoint is True else min(checkpoint, T)
+            return self._forward_checkpointed(x, s0, p, every)
         states = np.empty((len(spec.state), T + 1, B, H), dtype=self.dtype)
-        states[:, 0] = self.state_array("state0", state0, B)
-        blocks = _threads.row_blocks(B, T * H)
-        n = len(blocks)
-        ah1 = np.empty((T, B, G1 * H), dtype=self.dtype)
-        ah2 = np.empty((T, B, (G - G1) * H), dtype=self.dtype)
-        u = np.empty((T, B, H if spec.stage2 else 0), dtype=self.dtype)
+        states[:, 0] = s0
         kernels = self.kernels
         # function values (gates, tanh c ...) kept for the backward pass, which then
         # evaluates no exp or tanh
         saved = np.empty((T, B, kernels.NUM_SAVED * H), dtype=self.dtype)
-        w = p["weight_hh"]
-        b = p["bias_hh"]
-        prm = self.unit_params(p)
-        with _threads.single_threaded_blas(n > 1):
-            # x W_ih^T here; the kernel adds bias_ih to each step's rows while they are in cache
-            ax = _matmul(x.reshape(T * B, D), p["weight_ih"].T, n).reshape(T, B, G * H)
-            args = (ax, p["bias_ih"], w[: G1 * H], b[: G1 * H], w[G1 * H:], b[G1 * H:], prm,
-                    states, ah1, ah2, u, saved)
-            _threads.run_blocks(lambda lo, hi: kernels.forward_kernel(*args, lo, hi), blocks)
+        arrays = self._scan(x, states, p, saved, _kept(spec, kernels))
+        self._check_states(states)
+        return Trace._of_forward(self, arrays, p, saved)
+
+    def _check_states(self, states) -> None:
+        """Raise NonFiniteError at the first step where a state is not finite."""
+        spec = self.spec
         bad = None if _all_finite(states[:, 1:]) else check.first_nonfinite(states[:, 1:].swapaxes(0, 1))
         if bad is not None:
             comp = [s for k, s in enumerate(spec.state) if not np.isfinite(states[k, bad + 1]).all()]
             check.raise_nonfinite(
                 f"forward pass of {spec.name!r}", bad, comp[0],
                 "The recurrence diverged; reduce the weights or the input scale.")
-        arrays = dict(x=x, states=states, ax=ax, ah1=ah1, ah2=ah2, u=u)
-        return Trace._of_forward(self, arrays, p, saved)
 
-    def backward(self, trace: Trace, dh=None, dstate=None) -> Grads:
+    def _scan(self, x, states, p, saved, keep) -> dict:
+        """Run the forward kernel over x (T, B, D) from states[:, 0]; writes states[:, 1:]
+        and, when it has T rows, saved.  Returns the trace's arrays: x, states and the
+        pre-activations named in `keep` (the others are computed a chunk of steps at a
+        time, in buffers reused from chunk to chunk)."""
+        spec, H, D = self.spec, self.hidden_size, self.input_size
+        G, G1 = spec.num_gates, len(spec.stage1)
+        T, B, _ = x.shape
+        dt = self.dtype
+        kernels = self.kernels
+        blocks = _threads.row_blocks(B, T * H)
+        n = len(blocks)
+        whole = "u" in keep  # two-stage cells, or cells without saved values: all at once
+        step = T if whole else _chunk_steps(T, B * G * H * dt.itemsize)
+        w, b = p["weight_hh"], p["bias_hh"]
+        prm = self.unit_params(p)
+
+        def buffer(name, width):
+            return np.empty((T if name in keep else step, B, width), dtype=dt)
+
+        ah1 = buffer("ah1", G1 * H)
+        ah2 = buffer("ah2", (G - G1) * H)
+        u = buffer("u", H if spec.stage2 else 0)
+        ax = None
+        with _threads.single_threaded_blas(n > 1):
+            if "ax" in keep:
+                ax = _matmul(x.reshape(T * B, D), p["weight_ih"].T, n).reshape(T, B, G * H)
+            for t0 in range(0, T, step):
+                t1 = min(T, t0 + step)
+                m = t1 - t0
+
+                def rows(a, name):
+                    return a[t0:t1] if name in keep else a[:m]
+
+                if "ax" in keep:
+                    axc = ax[t0:t1]
+                else:
+                    # x W_ih^T here; the kernel adds bias_ih to each step's rows while
+                    # they are in cache
+                    axc = _matmul(x[t0:t1].reshape(m * B, D), p["weight_ih"].T, n).reshape(
+                        m, B, G * H)
+                sv = saved[t0:t1] if saved.shape[0] == T else saved
+                args = (axc, p["bias_ih"], w[: G1 * H], b[: G1 * H], w[G1 * H:], b[G1 * H:], prm,
+                        states if m == T else states[:, t0:t1 + 1], rows(ah1, "ah1"),
+                        rows(ah2, "ah2"), rows(u, "u"), sv)
+                _threads.run_blocks(lambda lo, hi, a=args: kernels.forward_kernel(*a, lo, hi),
+                                    blocks)
+        arrays = dict(x=x, states=states)
+        arrays.update({k: v for k, v in (("ax", ax), ("ah1", ah1), ("ah2", ah2), ("u", u))
+                       if k in keep})
+        return arrays
+
+    def _forward_checkpointed(self, x, s0, p, every) -> "CheckpointedTrace":
+        """The forward pass keeping h and the state every `every` steps."""
+        spec, H = self.spec, self.hidden_size
+        T, B, _ = x.shape
+        S = len(spec.state)
+        n_seg = -(-T // every)
+        marks = np.empty((S, n_seg + 1, B, H), dtype=self.dtype)
+        marks[:, 0] = s0
+        h = np.empty((T, B, H), dtype=self.dtype)
+        seg = np.empty((S, every + 1, B, H), dtype=self.dtype)
+        none = np.empty((0, B, 0), dtype=self.dtype)   # no saved values
+        for k in range(n_seg):
+            t0, t1 = k * every, min(T, (k + 1) * every)
+            st = seg[:, : t1 - t0 + 1]
+            st[:, 0] = marks[:, k]
+            self._scan(x[t0:t1], st, p, none, frozenset())
+            try:
+                self._check_states(st)
+            except NonFiniteError as e:
+                check.raise_nonfinite(f"forward pass of {spec.name!r}", t0 + e.step, e.component,
+                                      "The recurrence diverged; reduce the weights or the input "
+                                      "scale.")
+            h[t0:t1] = st[0, 1:]
+            marks[:, k + 1] = st[:, -1]
+        return CheckpointedTrace._of_forward(self, x, h, marks, every, p)
+
+    def backward(self, trace, dh=None, dstate=None) -> Grads:
         """Backpropagation through time.
 
         Parameters
         ----------
-        trace : Trace
+        trace : Trace or CheckpointedTrace
             From :meth:`forward` of this cell.  The gradients are those of the computation
             that made the trace, with the parameters the forward pass used (the trace keeps
             a copy): changing ``cell.params`` after the forward pass does not change them.
+            A :class:`CheckpointedTrace`'s stretches are run forward again, last first.
         dh : array_like, shape (T, B, H), optional
             dL/dh_t for every step (zeros by default).
         dstate : array, tuple or dict, optional
@@ -615,7 +755,7 @@ class Cell:
         Grads
             Gradients of every parameter, of the input and of the initial state.
         """
-        if not isinstance(trace, Trace):
+        if not isinstance(trace, (Trace, CheckpointedTrace)):
             raise InvalidArgumentError(
                 f"`trace` must be the Trace returned by Cell.forward; got {type(trace).__name__}"
             )
@@ -625,70 +765,247 @@ class Cell:
             )
         T, B = trace.length, trace.batch_size
         spec, H, D = self.spec, self.hidden_size, self.input_size
-        G, G1 = spec.num_gates, len(spec.stage1)
         if dh is None:
             dh = np.zeros((T, B, H), dtype=self.dtype)
         else:
             dh = check.array("dh", dh, dtype=self.dtype, shape=(T, B, H),
                              hint="dh must match the trace: (T, B, H) = trace.h.shape")
         dsT = self.state_array("dstate", dstate, B)
-        tr = trace.kernel_arrays()
         p = trace.kernel_params()  # the parameters the forward pass used
+        acc = _GradSums(self, p, T, B)
+        if isinstance(trace, Trace):
+            ds0 = self._backward_span(trace.backward_arrays(), trace.saved, trace.unit_params(),
+                                      p, dh, dsT, acc, 0)
+        else:
+            ds0 = dsT
+            every = trace.every
+            saved = np.empty((every, B, self.kernels.NUM_SAVED * H), dtype=self.dtype)
+            seg = np.empty((len(spec.state), every + 1, B, H), dtype=self.dtype)
+            prm = self.unit_params(p)
+            x = trace.kernel_x()
+            marks = trace.checkpoints
+            for k in range(marks.shape[1] - 2, -1, -1):
+                t0, t1 = k * every, min(T, (k + 1) * every)
+                st = seg[:, : t1 - t0 + 1]
+                st[:, 0] = marks[:, k]
+                sv = saved[: t1 - t0]
+                arrays = self._scan(x[t0:t1], st, p, sv, _kept(spec, self.kernels))
+                ds0 = self._backward_span(arrays, sv, prm, p, dh[t0:t1], ds0, acc, t0)
+        return acc.grads(ds0)
+
+    def _backward_span(self, arrays, saved, prm, p, dh, dsT, acc, offset) -> np.ndarray:
+        """Backpropagation through the steps of `arrays` (a trace's, or a stretch's of
+        a checkpointed one), a chunk of steps at a time, last chunk first.
+
+        The gradients of the pre-activations of a chunk live in buffers reused from
+        chunk to chunk: each chunk adds its share of the weight gradients to `acc` and
+        writes its rows of dx.  Pre-activations the arrays lack are computed for the
+        chunk when the step function reads them.  `offset`: the stretch's first step in
+        the whole sequence (for error messages).  Returns dL/d(initial state) (S, B, H).
+        """
+        spec, H, D = self.spec, self.hidden_size, self.input_size
+        G, G1 = spec.num_gates, len(spec.stage1)
+        x, states = arrays["x"], arrays["states"]
+        T, B = x.shape[:2]
+        dt = self.dtype
         kernels = self.kernels
-        dax = np.empty_like(tr["ax"])
-        # cells whose gates read ax and ah only through their sum have dL/dah1 == dL/dax
-        dah1 = dax if kernels.DAH1_IS_DAX else np.empty_like(tr["ah1"])
-        dah2 = np.empty_like(tr["ah2"])
-        ds0 = np.empty_like(dsT)
-        w = p["weight_hh"]
-        saved = trace.saved
-        if saved is None or saved.shape[2] != kernels.NUM_SAVED * H:
-            saved = np.empty((0, B, 0), dtype=self.dtype)  # recompute the function values
+        if saved is None or saved.shape[2] != kernels.NUM_SAVED * H or saved.shape[0] != T:
+            saved = np.empty((0, B, 0), dtype=dt)  # recompute the function values
+        use_saved = saved.shape[0] == T and kernels.NUM_SAVED > 0
+        need_ax = not use_saved or kernels.SAVED_READS_AX
+        need_ah = not use_saved or kernels.SAVED_READS_AH
+        full = _chunk_steps(T, B * G * H * dt.itemsize)
         blocks = _threads.row_blocks(B, T * H)
         n = len(blocks)
-        # per block: dprm, and the bias gradients summed in the kernel (column sums of dax,
-        # dah1 and dah2) while the rows are in cache
-        P = len(spec.params) * H
-        acc = np.zeros((n, P + 2 * G * H), dtype=self.dtype)
-        args = (tr["ax"], tr["ah1"], tr["ah2"], tr["u"], tr["states"], saved,
-                trace.unit_params(), w[: G1 * H], w[G1 * H:], dh, dsT, dax, dah1, dah2, ds0)
-
-        def block(lo, hi):
-            a = acc[blocks.index((lo, hi))]
-            kernels.backward_kernel(*args, a[:P].reshape(-1, H), a[P:P + G * H], a[P + G * H:],
-                                    lo, hi)
-
+        dax_buf = np.empty((min(full, T), B, G * H), dtype=dt)
+        dah1_buf = dax_buf if kernels.DAH1_IS_DAX else np.empty((min(full, T), B, G1 * H), dtype=dt)
+        dah2_buf = np.empty((min(full, T), B, (G - G1) * H), dtype=dt)
+        scratch = None
+        w = p["weight_hh"]
+        ds = np.ascontiguousarray(dsT)
         with _threads.single_threaded_blas(n > 1):
-            _threads.run_blocks(block, blocks)
-            acc = acc.sum(axis=0)
-            dprm, db_ih, db_hh = acc[:P].reshape(-1, H), acc[P:P + G * H], acc[P + G * H:]
-            if kernels.DAH1_IS_DAX:
-                db_hh[: G1 * H] = db_ih[: G1 * H]
-            # a NaN or inf anywhere in dax makes its column sums (db_ih) non-finite
-            bad = None if np.isfinite(db_ih).all() else check.first_nonfinite(dax, reverse=True)
-            if bad is not None:
-                check.raise_nonfinite(f"backward pass of {spec.name!r}", bad,
-                                      "pre-activation gradients",
-                                      "The gradient overflowed while flowing back.")
-            TB = T * B
-            dax2 = dax.reshape(TB, G * H)
-            grads = {
-                "weight_ih": _matmul(dax2.T, tr["x"].reshape(TB, D), n),
-                "bias_ih": db_ih,
-            }
-            h_prev = tr["states"][0, :T].reshape(TB, H)
-            dw_hh = np.empty((G * H, H), dtype=self.dtype)
-            dw_hh[: G1 * H] = _matmul(dah1.reshape(TB, G1 * H).T, h_prev, n)
-            if spec.stage2:
-                dah2_2 = dah2.reshape(TB, (G - G1) * H)
-                dw_hh[G1 * H:] = _matmul(dah2_2.T, tr["u"].reshape(TB, H), n)
-            dx = _matmul(dax2, p["weight_ih"], n).reshape(T, B, D)
-        grads["weight_hh"] = dw_hh
-        grads["bias_hh"] = db_hh
+            for t1 in range(T, 0, -full):
+                t0 = max(0, t1 - full)
+                m = t1 - t0
+                pre = {k: v[t0:t1] for k, v in arrays.items() if k in ("ax", "ah1", "ah2", "u")}
+                missing = {"ax", "ah1"} - set(pre)
+                if missing:  # a one-stage cell's lean trace
+                    if scratch is None:
+                        scratch = np.empty((full, B, G * H), dtype=dt)
+                    part = {"x": x[t0:t1], "states": states[:, t0:t1 + 1], **pre}
+                    for name, needed in (("ax", need_ax), ("ah1", need_ah)):
+                        if name in missing:
+                            if needed:
+                                other = "ah1" if name == "ax" else "ax"
+                                pre[name] = _preactivations(self, p, {**part, other: None})[name]
+                            else:
+                                pre[name] = scratch[:m]   # the step function does not read it
+                # a one-stage cell's lean trace keeps no (empty) stage-two arrays
+                pre.setdefault("ah2", np.empty((m, B, 0), dtype=dt))
+                pre.setdefault("u", pre["ah2"])
+                ax, ah1, ah2, u = pre["ax"], pre["ah1"], pre["ah2"], pre["u"]
+                dax, dah1, dah2 = dax_buf[:m], dah1_buf[:m], dah2_buf[:m]
+                ds0 = np.empty_like(ds)
+                sv = saved[t0:t1] if use_saved else saved
+                args = (ax, ah1, ah2, u, states[:, t0:t1 + 1], sv, prm, w[: G1 * H], w[G1 * H:],
+                        dh[t0:t1], ds, dax, dah1, dah2, ds0)
+                _threads.run_blocks(lambda lo, hi, a=args: acc.block(kernels, a, blocks, lo, hi),
+                                    blocks)
+                if not acc.finite():
+                    bad = check.first_nonfinite(dax, reverse=True)
+                    check.raise_nonfinite(f"backward pass of {spec.name!r}", offset + t0 + bad,
+                                          "pre-activation gradients",
+                                          "The gradient overflowed while flowing back.")
+                acc.add_products(x[t0:t1], states[0, t0:t1], u, dax, dah1, dah2, n)
+                ds = ds0
+        return ds
+
+#: bytes of a chunk of input pre-activations (or of their gradients) computed at once
+CHUNK_BYTES = 8 * 2 ** 20
+
+
+def _chunk_steps(T: int, bytes_per_step: int) -> int:
+    """Steps per chunk: CHUNK_BYTES of pre-activations, at least 8 steps, at most T."""
+    return int(max(1, min(T, max(8, CHUNK_BYTES // max(bytes_per_step, 1)))))
+
+
+def _kept(spec, kernels) -> frozenset:
+    """The pre-activations a trace keeps: those the backward pass reads (all of them for
+    cells without saved values and two-stage cells; else those the saved values do not
+    cover, such as the GRU's a_h of n)."""
+    if spec.stage2 or kernels.NUM_SAVED == 0:
+        return frozenset(("ax", "ah1", "ah2", "u"))
+    return frozenset(name for name, read in (("ax", kernels.SAVED_READS_AX),
+                                             ("ah1", kernels.SAVED_READS_AH)) if read)
+
+
+class _GradSums:
+    """The parameter gradients of a backward pass, accumulated chunk by chunk."""
+
+    def __init__(self, cell, p, T, B):
+        spec, H, D = cell.spec, cell.hidden_size, cell.input_size
+        G = spec.num_gates
+        self.cell, self.p, self.T, self.B = cell, p, T, B
+        self.P = len(spec.params) * H
+        n = len(_threads.row_blocks(B, 1 << 40))   # the most blocks any stretch may use
+        # per block: dprm, and the bias gradients summed in the kernel (column sums of
+        # dax, dah1 and dah2) while the rows are in cache
+        self.acc = np.zeros((n, self.P + 2 * G * H), dtype=cell.dtype)
+        self.w_ih = np.zeros((G * H, D), dtype=cell.dtype)
+        self.w_hh = np.zeros((G * H, H), dtype=cell.dtype)
+        self.dx = np.empty((T, B, D), dtype=cell.dtype)
+        self.t1 = T   # rows of dx written so far: [t1, T)
+
+    def block(self, kernels, args, blocks, lo, hi):
+        spec, H = self.cell.spec, self.cell.hidden_size
+        G = spec.num_gates
+        P = self.P
+        a = self.acc[blocks.index((lo, hi))]
+        kernels.backward_kernel(*args, a[:P].reshape(-1, H), a[P:P + G * H], a[P + G * H:],
+                                lo, hi)
+
+    def finite(self) -> bool:
+        # a NaN or inf anywhere in dax makes its column sums (db_ih) non-finite
+        G, H = self.cell.spec.num_gates, self.cell.hidden_size
+        return bool(np.isfinite(self.acc[:, self.P:self.P + G * H]).all())
+
+    def add_products(self, x, h_prev, u, dax, dah1, dah2, n):
+        """The weight gradients and dx of a chunk of steps: ``W_ih += dax^T x``,
+        ``W_hh += dah^T h_{t-1}`` (and ``dah2^T u``), ``dx = dax W_ih``."""
+        spec, H, D = self.cell.spec, self.cell.hidden_size, self.cell.input_size
+        G, G1 = spec.num_gates, len(spec.stage1)
+        m, B = x.shape[:2]
+        rows = m * B
+        dax2 = dax.reshape(rows, G * H)
+        self.w_ih += _matmul(dax2.T, x.reshape(rows, D), n)
+        hp = np.ascontiguousarray(h_prev).reshape(rows, H)
+        self.w_hh[: G1 * H] += _matmul(dah1.reshape(rows, G1 * H).T, hp, n)
+        if spec.stage2:
+            self.w_hh[G1 * H:] += _matmul(dah2.reshape(rows, (G - G1) * H).T,
+                                          np.ascontiguousarray(u).reshape(rows, H), n)
+        self.t1 -= m
+        self.dx[self.t1:self.t1 + m] = _matmul(dax2, self.p["weight_ih"], n).reshape(m, B, D)
+
+    def grads(self, ds0) -> Grads:
+        cell = self.cell
+        spec, H = cell.spec, cell.hidden_size
+        G, G1 = spec.num_gates, len(spec.stage1)
+        P = self.P
+        acc = self.acc.sum(axis=0)
+        dprm, db_ih, db_hh = acc[:P].reshape(-1, H), acc[P:P + G * H], acc[P + G * H:]
+        if cell.kernels.DAH1_IS_DAX:
+            db_hh[: G1 * H] = db_ih[: G1 * H]
+        grads = {"weight_ih": self.w_ih, "bias_ih": db_ih, "weight_hh": self.w_hh,
+                 "bias_hh": db_hh}
         for k, name in enumerate(spec.params):
             grads[name] = dprm[k].copy()
         state0 = {s: ds0[k] for k, s in enumerate(spec.state)}
-        return Grads(params=grads, x=dx, state0=state0)
+        return Grads(params=grads, x=self.dx, state0=state0)
+
+
+class CheckpointedTrace:
+    """The forward pass of :meth:`Cell.forward` with ``checkpoint=``: the outputs h, the
+    state every `every` steps, x and the parameters.  :meth:`Cell.backward` runs each
+    stretch of `every` steps forward again (last first) and backpropagates through it,
+    so that it holds one stretch's values at a time instead of the whole sequence's.
+
+    Attributes
+    ----------
+    cell : Cell
+    h : ndarray, shape (T, B, H)
+        Hidden states h_1 ... h_T (read-only).
+    x : ndarray, shape (T, B, D)
+        The input (read-only).
+    checkpoints : ndarray, shape (S, ceil(T / every) + 1, B, H)
+        The state at steps 0, every, 2 every, ... and T (read-only).
+    every : int
+        Steps between two checkpoints.
+    """
+
+    __slots__ = ("_cell", "_x", "_h", "_marks", "_every", "_params")
+
+    @classmethod
+    def _of_forward(cls, cell, x, h, marks, every, params) -> "CheckpointedTrace":
+        self = object.__new__(cls)
+        self._cell, self._x, self._h, self._marks = cell, x, h, marks
+        self._every, self._params = every, params
+        return self
+
+    cell = property(lambda self: self._cell, doc="The cell that ran.")
+    x = property(lambda self: _readonly(self._x), doc="Input (T, B, D).")
+    h = property(lambda self: _readonly(self._h), doc="Hidden states h_1 ... h_T (T, B, H).")
+    checkpoints = property(lambda self: _readonly(self._marks),
+                           doc="The state every `every` steps (S, K + 1, B, H).")
+    every = property(lambda self: self._every, doc="Steps between two checkpoints.")
+    length = property(lambda self: self._x.shape[0], doc="Number of steps T.")
+    batch_size = property(lambda self: self._x.shape[1], doc="Number of sequences B.")
+
+    @property
+    def final(self) -> dict[str, np.ndarray]:
+        """The state after the last step, ``{component: (B, H)}``."""
+        return {s: _readonly(self._marks[k, -1]) for k, s in enumerate(self._cell.spec.state)}
+
+    @property
+    def params(self) -> dict:
+        """The parameters of the forward pass, ``{name: read-only array}``."""
+        return {k: _readonly(v) for k, v in self._params.items()}
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the arrays the trace holds (x, h and the checkpoints)."""
+        return self._x.nbytes + self._h.nbytes + self._marks.nbytes
+
+    def kernel_params(self) -> dict:
+        """The forward pass's parameters, for the kernels (internal interface)."""
+        return self._params
+
+    def kernel_x(self) -> np.ndarray:
+        """The input, writable, for the kernels (internal interface)."""
+        return self._x
+
+    def __repr__(self) -> str:
+        return (f"CheckpointedTrace({self._cell.spec.name!r}, T={self.length}, "
+                f"B={self.batch_size}, H={self._cell.hidden_size}, every={self._every})")
 
 
 def as_cell(value, name: str = "cell") -> Cell:

@@ -79,7 +79,8 @@ def forward(ctx: Context) -> Built:
 def backward(ctx: Context) -> Built:
     """``bwd_units``: backward through one step; ``fwd_save_units`` / ``bwd_saved_units``:
     the same with the function values saved by the forward pass.  Defines
-    ``DAH1_IS_DAX`` and ``NUM_SAVED``."""
+    ``DAH1_IS_DAX``, ``NUM_SAVED``, ``SAVED_READS_AX`` and ``SAVED_READS_AH`` (whether
+    ``bwd_saved_units`` reads the input or the recurrent pre-activations)."""
     spec, d, loads, P = ctx.spec, ctx.derivation, ctx.loads, ctx.P
     S = len(spec.state)
     dS = [sympy.Symbol(f"_dS{k}", real=True) for k in range(S)]
@@ -114,7 +115,15 @@ def backward(ctx: Context) -> Built:
         parts.append(stub("fwd_save_units", BASE_ARGS + ["sn", "sv"], "Nothing to save."))
         parts.append(stub("bwd_saved_units", BASE_ARGS + ["sv"] + BWD_ARGS,
                           "Nothing saved: bwd_units is used."))
-    return Built(parts, {"DAH1_IS_DAX": ctx.dah1_is_dax, "NUM_SAVED": len(saved)})
+    # which pre-activations bwd_saved_units reads: a trace need not keep the others
+
+    def reads(symbols):
+        return not saved or any(not isinstance(e, str) and bool(e.free_symbols & symbols)
+                                for _, e, _ in bwd_saved)
+
+    return Built(parts, {"DAH1_IS_DAX": ctx.dah1_is_dax, "NUM_SAVED": len(saved),
+                         "SAVED_READS_AX": reads({d.ax[g] for g in spec.gates}),
+                         "SAVED_READS_AH": reads({d.ah[g] for g in spec.gates})})
 
 
 def partials(ctx: Context) -> Built:
