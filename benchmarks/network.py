@@ -47,7 +47,7 @@ ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT)]  # the sibling modules, and this checkout's gradflow
 
 import _report
-from run import PAUSE, _alternate, _child_env, _json_child
+from run import PAUSE, _alternate, _alternate_once, _child_env, _json_child
 
 LAYERS, T, D, H = 2, 100, 128, 128
 
@@ -198,18 +198,6 @@ def _compare_lagmaps(ref, got) -> dict:
             "finite_entries": int(fin.sum()),
             "max_abs_diff_log10": float(np.max(np.abs(ref[fin] - got[fin]))),
             "min_log10": float(np.min(got[fin]))}
-
-
-def _alternate_once(fns: dict, repeats: int) -> dict:
-    """Alternating timed runs after a pause each (the functions are already warm)."""
-    times = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            time.sleep(PAUSE)
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    return {"times": times}
 
 
 def lag_map(torch, dtype: str, batch: int, big_batch: int, repeats: int) -> list[dict]:

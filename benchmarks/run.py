@@ -113,6 +113,19 @@ def _worker(spec: dict) -> dict:
 PAUSE = 0.25
 
 
+def _alternate_once(fns: dict, repeats: int) -> dict:
+    """`repeats` rounds of timed runs, the functions in turn, each after a pause (the
+    functions are already warm): {"times": {name: [seconds, ...]}}."""
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            time.sleep(PAUSE)
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {"times": times}
+
+
 def _alternate(fns: dict, budget: float, max_repeats: int) -> dict:
     """Warm up each function twice, then time them in turn until the budget is spent.
 
@@ -129,13 +142,7 @@ def _alternate(fns: dict, budget: float, max_repeats: int) -> dict:
         first[name] = time.perf_counter() - t0
     per_round = sum(first.values())
     repeats = int(max(3, min(max_repeats, budget / max(per_round, 1e-9))))
-    times = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            time.sleep(PAUSE)
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
+    times = _alternate_once(fns, repeats)["times"]
     b2b = {}
     for name, fn in fns.items():
         time.sleep(PAUSE)
