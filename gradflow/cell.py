@@ -569,6 +569,39 @@ class Cell:
         p = self.checked_params(copy=True)  # the trace keeps what it was computed with
         states = np.empty((len(spec.state), T + 1, B, H), dtype=self.dtype)
         states[:, 0] = self.state_array("state0", state0, B)
+        arrays = self.run_forward(x, p, states)
+        bad = None if _all_finite(states[:, 1:]) else check.first_nonfinite(states[:, 1:].swapaxes(0, 1))
+        if bad is not None:
+            comp = [s for k, s in enumerate(spec.state) if not np.isfinite(states[k, bad + 1]).all()]
+            check.raise_nonfinite(
+                f"forward pass of {spec.name!r}", bad, comp[0],
+                "The recurrence diverged; reduce the weights or the input scale.")
+        saved = arrays.pop("saved")
+        return Trace._of_forward(self, arrays, p, saved)
+
+    def run_forward(self, x: np.ndarray, params: dict, states: np.ndarray) -> dict:
+        """The forward pass on arrays already checked (internal interface: the online
+        training of :mod:`gradflow.train` calls it for every sequence, without the checks
+        of :meth:`forward`).
+
+        Parameters
+        ----------
+        x : ndarray, shape (T, B, D)
+            C-contiguous, of the cell's dtype.
+        params : dict
+            As :meth:`checked_params` returns them.
+        states : ndarray, shape (S, T + 1, B, H)
+            C-contiguous; ``states[:, 0]`` holds the initial state, the rest is written.
+
+        Returns
+        -------
+        dict
+            ``x, states, ax, ah1, ah2, u, saved`` (the arrays of a :class:`Trace` and the
+            saved function values); no check for non-finite values is made.
+        """
+        spec, H, D = self.spec, self.hidden_size, self.input_size
+        G, G1 = spec.num_gates, len(spec.stage1)
+        T, B, _ = x.shape
         blocks = _threads.row_blocks(B, T * H)
         n = len(blocks)
         ah1 = np.empty((T, B, G1 * H), dtype=self.dtype)
@@ -578,25 +611,18 @@ class Cell:
         # function values (gates, tanh c ...) kept for the backward pass, which then
         # evaluates no exp or tanh
         saved = np.empty((T, B, kernels.NUM_SAVED * H), dtype=self.dtype)
-        w = p["weight_hh"]
-        b = p["bias_hh"]
-        prm = self.unit_params(p)
+        w = params["weight_hh"]
+        b = params["bias_hh"]
+        prm = self.unit_params(params)
         with _threads.single_threaded_blas(n > 1):
             # x W_ih^T here; the kernel adds bias_ih to each step's rows while they are in cache
-            ax = _matmul(x.reshape(T * B, D), p["weight_ih"].T, n).reshape(T, B, G * H)
-            args = (ax, p["bias_ih"], w[: G1 * H], b[: G1 * H], w[G1 * H:], b[G1 * H:], prm,
+            ax = _matmul(x.reshape(T * B, D), params["weight_ih"].T, n).reshape(T, B, G * H)
+            args = (ax, params["bias_ih"], w[: G1 * H], b[: G1 * H], w[G1 * H:], b[G1 * H:], prm,
                     states, ah1, ah2, u, saved)
             _threads.run_blocks(lambda lo, hi: kernels.forward_kernel(*args, lo, hi), blocks)
-        bad = None if _all_finite(states[:, 1:]) else check.first_nonfinite(states[:, 1:].swapaxes(0, 1))
-        if bad is not None:
-            comp = [s for k, s in enumerate(spec.state) if not np.isfinite(states[k, bad + 1]).all()]
-            check.raise_nonfinite(
-                f"forward pass of {spec.name!r}", bad, comp[0],
-                "The recurrence diverged; reduce the weights or the input scale.")
-        arrays = dict(x=x, states=states, ax=ax, ah1=ah1, ah2=ah2, u=u)
-        return Trace._of_forward(self, arrays, p, saved)
+        return dict(x=x, states=states, ax=ax, ah1=ah1, ah2=ah2, u=u, saved=saved)
 
-    def backward(self, trace: Trace, dh=None, dstate=None) -> Grads:
+    def backward(self, trace: Trace, dh=None, dstate=None, *, truncate: bool = False) -> Grads:
         """Backpropagation through time.
 
         Parameters
@@ -609,12 +635,38 @@ class Cell:
             dL/dh_t for every step (zeros by default).
         dstate : array, tuple or dict, optional
             dL/d(final state) per component, ``(B, H)`` each, added to what flows back.
+        truncate : bool
+            The truncated gradient of Hochreiter & Schmidhuber (1997) instead of the full
+            one: error that reaches a net input (a gate's or the cell input's
+            pre-activation) changes the weights into it but does not flow further back in
+            time, so error crosses from one step to the previous only along the state's
+            own self-connections (for the 1997 cell, the constant error carousel:
+            ``∂c_t/∂c_{t-1} = I``).  The partials it uses are derived from the equations
+            (:meth:`~gradflow.symbolic.CellSpec.truncation`).  One-stage cells only.
 
         Returns
         -------
         Grads
-            Gradients of every parameter, of the input and of the initial state.
+            Gradients of every parameter, of the input and of the initial state (with
+            `truncate`, those of the truncated gradient; ``state0["h"]`` is then zero for
+            LSTMs).
+
+        Examples
+        --------
+        With the truncated gradient, error entering the 1997 cell's state at the last step
+        reaches the first step unchanged, whatever the weights:
+
+        >>> import numpy as np, gradflow
+        >>> cell = gradflow.Cell("lstm1997", 2, 3, seed=0)
+        >>> trace = cell.forward(np.random.default_rng(0).standard_normal((50, 1, 2)))
+        >>> dc = np.array([[0.5, -1.0, 2.0]])
+        >>> grads = cell.backward(trace, dstate={"c": dc}, truncate=True)
+        >>> grads.state0["c"], grads.state0["h"]
+        (array([[ 0.5, -1. ,  2. ]]), array([[0., 0., 0.]]))
         """
+        truncate = check.flag("truncate", truncate)
+        if truncate:
+            self.spec.truncation()  # refuses two-stage cells, saying why
         if not isinstance(trace, Trace):
             raise InvalidArgumentError(
                 f"`trace` must be the Trace returned by Cell.forward; got {type(trace).__name__}"
@@ -632,8 +684,47 @@ class Cell:
             dh = check.array("dh", dh, dtype=self.dtype, shape=(T, B, H),
                              hint="dh must match the trace: (T, B, H) = trace.h.shape")
         dsT = self.state_array("dstate", dstate, B)
-        tr = trace.kernel_arrays()
-        p = trace.kernel_params()  # the parameters the forward pass used
+        tr = dict(trace.kernel_arrays())
+        saved = trace.saved
+        if saved is not None:
+            tr["saved"] = saved
+        grads, dx, ds0 = self.run_backward(tr, trace.kernel_params(), dh, dsT, truncate=truncate)
+        state0 = {s: ds0[k] for k, s in enumerate(spec.state)}
+        return Grads(params=grads, x=dx, state0=state0)
+
+    def run_backward(self, arrays: dict, params: dict, dh: np.ndarray, dsT: np.ndarray, *,
+                     truncate: bool = False) -> tuple[dict, np.ndarray, np.ndarray]:
+        """Backpropagation through time on arrays already checked (internal interface, the
+        counterpart of :meth:`run_forward`).
+
+        Parameters
+        ----------
+        arrays : dict
+            What :meth:`run_forward` returned (``saved`` may be missing: the function
+            values are then recomputed).
+        params : dict
+            The parameters of that forward pass.
+        dh : ndarray, shape (T, B, H)
+        dsT : ndarray, shape (S, B, H)
+            dL/d(final state).
+        truncate : bool
+            The truncated gradient (the caller has checked that the cell allows it).
+
+        Returns
+        -------
+        (grads, dx, ds0)
+            The parameters' gradients (keys of :attr:`params`), dL/dx (T, B, D) and
+            dL/d(initial state) (S, B, H).
+
+        Raises
+        ------
+        NonFiniteError
+            If the gradient overflowed, with the step where it did.
+        """
+        spec, H, D = self.spec, self.hidden_size, self.input_size
+        G, G1 = spec.num_gates, len(spec.stage1)
+        tr, p = arrays, params
+        T, B = tr["x"].shape[:2]
         kernels = self.kernels
         dax = np.empty_like(tr["ax"])
         # cells whose gates read ax and ah only through their sum have dL/dah1 == dL/dax
@@ -641,7 +732,7 @@ class Cell:
         dah2 = np.empty_like(tr["ah2"])
         ds0 = np.empty_like(dsT)
         w = p["weight_hh"]
-        saved = trace.saved
+        saved = tr.get("saved")
         if saved is None or saved.shape[2] != kernels.NUM_SAVED * H:
             saved = np.empty((0, B, 0), dtype=self.dtype)  # recompute the function values
         blocks = _threads.row_blocks(B, T * H)
@@ -651,12 +742,12 @@ class Cell:
         P = len(spec.params) * H
         acc = np.zeros((n, P + 2 * G * H), dtype=self.dtype)
         args = (tr["ax"], tr["ah1"], tr["ah2"], tr["u"], tr["states"], saved,
-                trace.unit_params(), w[: G1 * H], w[G1 * H:], dh, dsT, dax, dah1, dah2, ds0)
+                self.unit_params(p), w[: G1 * H], w[G1 * H:], dh, dsT, dax, dah1, dah2, ds0)
 
         def block(lo, hi):
             a = acc[blocks.index((lo, hi))]
             kernels.backward_kernel(*args, a[:P].reshape(-1, H), a[P:P + G * H], a[P + G * H:],
-                                    lo, hi)
+                                    truncate, lo, hi)
 
         with _threads.single_threaded_blas(n > 1):
             _threads.run_blocks(block, blocks)
@@ -687,8 +778,7 @@ class Cell:
         grads["bias_hh"] = db_hh
         for k, name in enumerate(spec.params):
             grads[name] = dprm[k].copy()
-        state0 = {s: ds0[k] for k, s in enumerate(spec.state)}
-        return Grads(params=grads, x=dx, state0=state0)
+        return grads, dx, ds0
 
 
 def as_cell(value, name: str = "cell") -> Cell:
