@@ -32,6 +32,10 @@ def _all_finite(a: np.ndarray) -> bool:
         return bool(np.isfinite(a.sum()))
 
 
+#: products of at most this many multiply-adds go through NumPy (see :func:`_matmul`)
+SMALL_PRODUCT = 4096
+
+
 def _matmul(a: np.ndarray, b: np.ndarray, threads: int = 1) -> np.ndarray:
     """``a @ b`` for 2-D float arrays, C-contiguous, through SciPy's BLAS; with `threads`
     > 1, split over gradflow's own threads instead (see :mod:`gradflow._threads`).
@@ -43,7 +47,10 @@ def _matmul(a: np.ndarray, b: np.ndarray, threads: int = 1) -> np.ndarray:
     """
     if threads > 1:
         return _threads.matmul(a, b, threads)
-    if 0 in a.shape or 0 in b.shape or a.dtype not in (np.float64, np.float32):
+    if (0 in a.shape or 0 in b.shape or a.dtype not in (np.float64, np.float32)
+            or a.shape[0] * a.shape[1] * b.shape[1] <= SMALL_PRODUCT):
+        # small products (a sequence at a time): NumPy's call costs less than SciPy's, and
+        # a BLAS does not start threads for them
         return np.ascontiguousarray(a @ b)
     from scipy.linalg import blas
 
@@ -480,9 +487,20 @@ class Cell:
     @property
     def kernels(self):
         """The compiled kernel module of this cell's spec and dtype."""
+        cached = self.__dict__.get("_kernel_module")
+        if cached is not None and cached[0] == self.dtype:
+            return cached[1]  # finding it by its key costs a hash: tens of microseconds
         from .codegen import load
 
-        return load(self.spec, self.dtype)
+        module = load(self.spec, self.dtype)
+        self._kernel_module = (self.dtype, module)
+        return module
+
+    def __getstate__(self) -> dict:
+        # the kernel module is found again after unpickling; a module does not pickle
+        state = dict(self.__dict__)
+        state.pop("_kernel_module", None)
+        return state
 
     def __repr__(self) -> str:
         return (

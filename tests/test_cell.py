@@ -151,3 +151,16 @@ def test_large_preactivations_stay_finite_and_exact():
     assert_close(trace.states, ref)
     grads = cell.backward(trace, np.ones_like(trace.h))
     assert all(np.isfinite(g).all() for g in grads.params.values())
+
+
+def test_a_cell_that_has_run_pickles_and_copies():
+    """A cell keeps its kernel module after the first pass; pickling and deep copies leave it
+    out and find it again."""
+    import copy
+    import pickle
+
+    cell, x, state0 = make("lstm1997", seed=4)
+    before = cell.forward(x, state0).states
+    for other in (pickle.loads(pickle.dumps(cell)), copy.deepcopy(cell)):
+        assert "_kernel_module" not in other.__dict__
+        np.testing.assert_array_equal(other.forward(x, state0).states, before)

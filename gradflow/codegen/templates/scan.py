@@ -23,12 +23,27 @@ def _add_bias(a, b):
             a[i, k] += b[k]
 
 
+#: matrices of at most this many entries are multiplied by a vector in a plain loop: for
+#: the few units of the 1997 nets a BLAS call costs several times the arithmetic
+SMALL_MATVEC = 128
+
+
 @njit(**JIT)
 def _matmul(a, b, out):
     """out (B, N) = a (B, K) @ b (K, N) through BLAS; a matrix-vector product when B = 1
-    (a 1-row GEMM would pack the whole of b at every step)."""
+    (a 1-row GEMM would pack the whole of b at every step), in a loop when b is tiny."""
     if a.shape[0] == 1:
-        np.dot(a[0], b, out[0])
+        if b.shape[0] * b.shape[1] <= SMALL_MATVEC:
+            v = a[0]
+            o = out[0]
+            for n in range(b.shape[1]):
+                o[n] = 0.0
+            for k in range(b.shape[0]):
+                vk = v[k]
+                for n in range(b.shape[1]):
+                    o[n] += vk * b[k, n]
+        else:
+            np.dot(a[0], b, out[0])
     else:
         np.dot(a, b, out)
 
