@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 MODULES = ["gradflow", "gradflow.errors", "gradflow.cells", "gradflow.cell", "gradflow.network",
            "gradflow.symbolic.spec", "gradflow.symbolic.parse", "gradflow.train",
-           "gradflow.train.loop", "gradflow.train.losses", "gradflow.train.optim",
+           "gradflow.train.loop", "gradflow.train.losses", "gradflow.train.optim", "gradflow.train.blocks",
            "gradflow.train.tasks", "gradflow.flow", "gradflow.flow.lagmap", "gradflow.flow.paths",
            "gradflow.flow.spectra", "gradflow.flow.network", "gradflow.interop._torch", "gradflow.testing",
            "gradflow.testing.checks", "gradflow.testing.identities",
