@@ -17,6 +17,8 @@ COMMANDS = {
     "report": ("gradflow.report._cli", "write the analytical report (Markdown + HTML)"),
     "verify": ("gradflow.testing._cli", "run the property checks on a cell or your own RNN"),
     "train": ("gradflow.train._cli", "train a cell on a long-lag task"),
+    "reproduce": ("gradflow.reproduce._cli",
+                  "run a paper's experiments and write its table beside the measured one"),
     "cells": ("gradflow._cells_cli", "list the catalogue cells, or show one's equations"),
 }
 

@@ -26,7 +26,7 @@ LAYERS = [
     ("gradflow.cells", "gradflow.cell", "gradflow.network", "gradflow._cells_cli"),
     ("gradflow.flow", "gradflow.train", "gradflow.interop", "gradflow.sweeps"),
     ("gradflow.testing",),
-    ("gradflow.report", "gradflow.studies"),
+    ("gradflow.report", "gradflow.studies", "gradflow.reproduce"),
     ("gradflow.cli", "gradflow.__main__", "gradflow", "gradflow.spectra", "gradflow.tasks"),
 ]
 

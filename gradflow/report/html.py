@@ -195,11 +195,15 @@ def _table_html(table, number: int, key: str) -> str:
     return f"{cap}<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
-def to_html(sections, config: StudyConfig, svgs: dict, skipped=()) -> str:
-    """The whole report as one HTML document (no external resources)."""
+def to_html(sections, config: StudyConfig, svgs: dict, skipped=(), *, title: str | None = None,
+            opening: str | None = None) -> str:
+    """The whole report as one HTML document (no external resources); `title` and
+    `opening` (Markdown) replace the report's title and introduction."""
     _STATS.update(rendered=0, simplified=0, source=0)
-    body = [f"<h1>{html.escape(REPORT_TITLE)}</h1>",
-            markdown_to_html(intro(config, sections, skipped)).replace("<ol>", '<ol class="toc">', 1)]
+    title = title or REPORT_TITLE
+    first = opening if opening is not None else intro(config, sections, skipped)
+    body = [f"<h1>{html.escape(title)}</h1>",
+            markdown_to_html(first).replace("<ol>", '<ol class="toc">', 1)]
     fig_no = table_no = 0
     for k, s in enumerate(sections, start=1):
         body.append(f'<section id="{html.escape(s.key)}"><h2>{k}. {_inline(s.title)}</h2>')
@@ -223,5 +227,5 @@ def to_html(sections, config: StudyConfig, svgs: dict, skipped=()) -> str:
         f'commands mathtext lacks), {_STATS["source"]} shown as LaTeX source.</p>')
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{html.escape(REPORT_TITLE)}</title><style>{CSS}</style></head>\n<body>\n"
+            f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n<body>\n"
             + "\n".join(body) + "\n</body></html>\n")

@@ -55,9 +55,13 @@ def _md_table(table) -> str:
     return "\n".join(lines)
 
 
-def to_markdown(sections, config: StudyConfig, skipped=()) -> str:
-    """The report as Markdown (LaTeX left for the viewer; figures linked as files)."""
-    parts = [f"# {REPORT_TITLE}", "", intro(config, sections, skipped), ""]
+def to_markdown(sections, config: StudyConfig, skipped=(), *, title: str | None = None,
+                opening: str | None = None) -> str:
+    """The report as Markdown (LaTeX left for the viewer; figures linked as files).  A page
+    of its own (a reproduction's) gives its `title` and `opening` paragraphs instead of the
+    report's."""
+    parts = [f"# {title or REPORT_TITLE}", "",
+             opening if opening is not None else intro(config, sections, skipped), ""]
     fig_no = table_no = 0
     for k, s in enumerate(sections, start=1):
         parts += [f'<a id="{s.key}"></a>', "", f"## {k}. {s.title}", "", s.text.strip(), ""]
@@ -74,9 +78,11 @@ def to_markdown(sections, config: StudyConfig, skipped=()) -> str:
 
 
 def write_report(out, sections, *, config: StudyConfig, formats=("md", "html"), skipped=(),
-                 progress: bool = False) -> list:
+                 progress: bool = False, title: str | None = None,
+                 opening: str | None = None) -> list:
     """Write the report files into `out`; returns the paths written.  With `progress`, a
-    bar on stderr counts the figures drawn and the pages written."""
+    bar on stderr counts the figures drawn and the pages written.  `title` and `opening`
+    (Markdown) replace the report's title and introduction, for a page of its own."""
     import sys
 
     from tqdm.auto import tqdm
@@ -111,11 +117,12 @@ def write_report(out, sections, *, config: StudyConfig, formats=("md", "html"), 
         if s.data:
             put(out / "data" / f"{s.key}.json", dumps(s.data) + "\n")
     if "md" in formats:
-        put(out / "index.md", to_markdown(sections, config, skipped))
+        put(out / "index.md", to_markdown(sections, config, skipped, title=title, opening=opening))
         bar.update()
     if "html" in formats:
         bar.set_description("writing the report: equations and HTML")
-        put(out / "index.html", to_html(sections, config, svgs, skipped))
+        put(out / "index.html", to_html(sections, config, svgs, skipped, title=title,
+                                        opening=opening))
         bar.update()
     bar.close()
     return written
