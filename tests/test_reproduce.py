@@ -92,8 +92,12 @@ def test_a_short_run_writes_the_page_and_resumes(tmp_path, capsys):
     page = (tmp_path / "report" / "index.md").read_text()
     assert "Noise-free sequences with long time lags" in page and "5,040" in page
     assert "stopped by the time limit first" in page
+    assert ("`2a` (Noise-free sequences with long time lags, p = 100): none of 1 met the rule "
+            "within 15,120 sequences or the time limit; the paper: 5,040 sequences") in page
     assert main(argv) == 0
     assert "1 trials, 1 from an earlier run" in capsys.readouterr().out
+    page = (tmp_path / "report" / "index.md").read_text()
+    assert "from 1 trials of an earlier run read back" in page
 
 
 @pytest.mark.parametrize("args, message", [

@@ -36,7 +36,7 @@ PAPERS = {"hochreiter1997": "gradflow.reproduce.hochreiter1997"}
 
 
 def paper(name: str):
-    """The module of paper `name` (see :data:`PAPERS`)."""
+    """The module of paper `name` (see ``PAPERS``)."""
     if not isinstance(name, str) or name not in PAPERS:
         raise InvalidArgumentError(f"`paper` must be one of {list(PAPERS)}; got {name!r:.60}")
     return importlib.import_module(PAPERS[name])
@@ -120,18 +120,29 @@ def _config_note(options: dict) -> str:
 def opening(res: Reproduction, mod) -> str:
     """The page's first paragraphs."""
     o = res.options
+    trial_minutes = float(res.runs["seconds"].sum()) / 60 if len(res.runs) else 0.0
+    when = (f"in {res.seconds / 60:.1f} min of wall time on {res.executor}" if not res.resumed
+            else f"from {res.resumed} trials of an earlier run read back (this call: "
+                 f"{res.seconds / 60:.1f} min on {res.executor})")
     return "\n".join([
         f"Written by `gradflow reproduce {res.paper}`"
         + (f" with `--exp {' '.join(o['exp'])}`" if o.get("exp") else "")
-        + f", in {res.seconds / 60:.1f} min of wall time on {res.executor}; the CPU time of "
-        f"every trial is in the table, the trials themselves in `runs/points.csv`.",
+        + f", {when}; the trials themselves took {trial_minutes:.1f} min (the time of "
+        f"every experiment and model is in the table, each trial in `runs/points.csv`).",
     ])
 
 
 def text(res: Reproduction, mod) -> str:
     """The section's text: what was run, and the readings of the paper."""
-    lines = [mod.INTRO, "",
-             "**Readings and differences.** Where the paper is ambiguous, or gradflow differs "
+    from .table import differences
+
+    lines = [mod.INTRO, ""]
+    measured = differences(res.rows, mod)
+    if measured:
+        lines += ["**Measured against the paper** (its own net, `lstm1997`, first; then the "
+                  "other models on the same experiment):", ""]
+        lines += [f"- {m}" for m in measured] + [""]
+    lines += ["**Readings and differences.** Where the paper is ambiguous, or gradflow differs "
              "from it, this is what was done:", ""]
     lines += [f"- {r}" for r in mod.READINGS]
     return "\n".join(lines)
@@ -146,7 +157,7 @@ def reproduce(name: str = "hochreiter1997", *, exp=None, models=None, trials: in
     Parameters
     ----------
     name : str
-        The paper (:data:`PAPERS`).
+        The paper (``PAPERS``).
     exp : str or sequence of str, optional
         Experiment groups or keys (``"4"``, ``"4-500"``, ``"2c"``); default all.
     models : sequence of str, optional

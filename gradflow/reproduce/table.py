@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-__all__ = ["summarise", "section", "fmt_count"]
+__all__ = ["summarise", "section", "fmt_count", "differences"]
 
 
 def fmt_count(v) -> str:
@@ -72,6 +72,38 @@ def summarise(runs, paper_module) -> list[dict]:
                 row[col] = float(np.mean(vals)) if vals else None
         rows.append(row)
     return rows
+
+
+def _outcome(row) -> str:
+    if row["solved"]:
+        return (f"{row['solved']} of {row['trials']} trials met the rule, after "
+                f"{fmt_count(row['sequences_mean'])} sequences on average")
+    limit = " or the time limit" if row.get("stopped_by_time") else ""
+    return f"none of {row['trials']} met the rule within {fmt_count(row['budget'])} sequences{limit}"
+
+
+def differences(rows, paper_module) -> list[str]:
+    """One line per experiment run with the paper's own net (``lstm1997``): its measured
+    success and sequences to success against the paper's, then the other models'."""
+    exps = {e.key: e for e in paper_module.EXPERIMENTS}
+    out = []
+    for r in rows:
+        if r["model"] != "lstm1997":
+            continue
+        e = exps[r["exp"]]
+        paper_seq = e.paper_sequences
+        line = f"`{e.key}` ({e.title}): {_outcome(r)}"
+        if r["solved"] and paper_seq:
+            line += f", {r['sequences_mean'] / paper_seq:.2g}× the paper's"
+        success = e.paper.get("success")
+        line += (f"; the paper: {fmt_count(paper_seq)} sequences, mean of "
+                 + (f"{e.trials} trials, {success:g} % successful" if success is not None
+                    else f"{e.trials} trials") + ".")
+        others = [o for o in rows if o["exp"] == r["exp"] and o["model"] != "lstm1997"]
+        if others:
+            line += " " + "; ".join(f"`{o['model']}`: {_outcome(o)}" for o in others) + "."
+        out.append(line)
+    return out
 
 
 def _measured_wrong(row) -> str:
