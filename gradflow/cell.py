@@ -731,7 +731,7 @@ class Cell:
         Returns
         -------
         (grads, dx, ds0)
-            The parameters' gradients (keys of :attr:`params`), dL/dx (T, B, D) and
+            The parameters' gradients (keys of ``params``), dL/dx (T, B, D) and
             dL/d(initial state) (S, B, H).
 
         Raises

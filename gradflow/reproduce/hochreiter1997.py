@@ -2,9 +2,9 @@
 with the paper's architecture, initialisation, learning rate, online updates, stopping
 rule and number of trials, and the paper's results beside them.
 
-Each experiment is an :class:`Experiment`; :data:`EXPERIMENTS` lists them in the paper's
+Each experiment is an :class:`Experiment`; ``EXPERIMENTS`` lists them in the paper's
 order, keyed ``"1-3x2"``, ``"2a"``, ``"2c-100"``, ``"4-1000"`` ...  A *model* is what is
-trained on it (:data:`MODELS`):
+trained on it (``MODELS``):
 
 ``lstm1997``
     The paper's net (:class:`~gradflow.train.BlockNet` of the 1997 cell, the paper's
@@ -22,7 +22,7 @@ trained on it (:data:`MODELS`):
 
 All models have the paper's output layer (logistic output units reading the cell
 outputs, squared error) and are judged by the same rule.  Where the paper is ambiguous,
-the reading chosen is in :data:`READINGS` (and in the reproduction's notes).
+the reading chosen is in ``READINGS`` (and in the reproduction's notes).
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class Experiment:
         The memory cell of the paper's net.
     blocks, block_size : int
     biases : str
-        Which units have bias weights (:data:`gradflow.train.blocks.BIASES`).
+        Which units have bias weights (``gradflow.train.blocks.BIASES``).
     init_range : float
     input_gate_bias, output_gate_bias : tuple or None
         Per block; None: from the initial range like the other weights.

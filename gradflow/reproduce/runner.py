@@ -116,7 +116,7 @@ class Rule:
         `err` (one each)."""
 
     def check(self, seen: int, model, task, rng, criterion) -> None:
-        """A periodic test, every :attr:`check_every` sequences."""
+        """A periodic test, every ``check_every`` sequences."""
 
     def finish(self, model, task, rng, criterion) -> None:
         """After training stopped (success or budget)."""

@@ -119,7 +119,7 @@ def symbolic_jacobian(spec, *, wrt: str = "state", truncate: bool = False) -> St
     """The one-step Jacobian blocks of `spec`, from its scalar partials and the weights.
 
     With `truncate`, the blocks of the 1997 truncated gradient: the partials with respect
-    to the previous state from :meth:`CellSpec.truncation`, and no term through the
+    to the previous state from :meth:`~gradflow.symbolic.CellSpec.truncation`, and no term through the
     recurrent weights.
     """
     P = spec.partials(truncate=truncate)
@@ -176,7 +176,7 @@ def explicit_step(spec, hidden_size: int, input_size: int | None = None, *,
     With `truncate` (one-stage cells), the step as the 1997 truncated gradient
     differentiates it: the recurrent pre-activations read a stopped copy of ``h_prev``,
     and the net-input equations stopped copies of the previous state
-    (:meth:`CellSpec.truncation`).  The stopped copies are symbols of their own; a third
+    (:meth:`~gradflow.symbolic.CellSpec.truncation`).  The stopped copies are symbols of their own; a third
     value is then returned, the substitution that gives each its value.
 
     Returns

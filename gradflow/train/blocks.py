@@ -70,7 +70,7 @@ class BlockNet(Model):
     shared : sequence of str, optional
         The gates a block shares (default: every gate but the cell input ``g``).
     biases : {"gates", "hidden", "all", "none"}
-        Which units have bias weights (:data:`BIASES`).
+        Which units have bias weights (``BIASES``).
     init_range : float
         Every weight and bias starts uniform in ``[-init_range, init_range]`` (0.2 in the
         paper's Exp. 1 and 2, 0.1 elsewhere) ...
@@ -88,7 +88,7 @@ class BlockNet(Model):
     cell : Cell
         The cell with ``hidden_size = blocks * block_size``, its shared rows tied.
     frozen : dict of ndarray
-        Per parameter (keys of :attr:`params`), True where the entry is not trained.
+        Per parameter (keys of ``params``), True where the entry is not trained.
     num_weights : int
         The weights the net trains: free entries, a tied row counted once per block.
 
