@@ -70,6 +70,15 @@ def test_online_step_is_the_public_gradient_and_truncation_needs_two_steps():
         assert np.allclose(full, cut, rtol=1e-12, atol=0) == same
 
 
+def test_budget_leaves_room_for_the_run_that_exp_2_waits_for():
+    """Exp. 2 counts the sequences before 10,000 successive correct ones: a trial that
+    succeeds at 3x the paper's mean has seen 10,000 more."""
+    assert h97.budget_of(h97.BY_KEY["2a"], 3.0) == 3 * 5_040 + 10_000
+    assert h97.budget_of(h97.BY_KEY["4-100"], 3.0) == 3 * 74_000
+    assert h97.budget_of(h97.BY_KEY["4-100"], 0.01) == 10_000
+    assert h97.budget_of(h97.BY_KEY["4-1000"], 10.0) == 5_000_000
+
+
 def test_the_1997_net_starts_alike_with_either_gradient():
     exp = h97.BY_KEY["6a"]
     _, a, _, sa = h97.build(exp, "lstm1997", seed=7)
@@ -93,7 +102,7 @@ def test_a_short_run_writes_the_page_and_resumes(tmp_path, capsys):
     assert "Noise-free sequences with long time lags" in page and "5,040" in page
     assert "stopped by the time limit first" in page
     assert ("`2a` (Noise-free sequences with long time lags, p = 100): none of 1 met the rule "
-            "within 15,120 sequences or the time limit; the paper: 5,040 sequences") in page
+            "within 25,120 sequences or the time limit; the paper: 5,040 sequences") in page
     assert main(argv) == 0
     assert "1 trials, 1 from an earlier run" in capsys.readouterr().out
     page = (tmp_path / "report" / "index.md").read_text()

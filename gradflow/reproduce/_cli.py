@@ -22,7 +22,8 @@ def add_arguments(parser) -> None:
                         help="trials per experiment and model (default: the paper's number)")
     parser.add_argument("--budget", type=float, default=3.0, metavar="F",
                         help="a trial fails if it has not met the stopping rule after F times "
-                             "the paper's mean training sequences (default 3)")
+                             "the paper's mean training sequences (default 3; Exp. 2 adds the "
+                             "10,000 successive correct sequences its rule waits for)")
     parser.add_argument("--max-seconds", type=float, default=None, metavar="S",
                         help="wall-time limit per trial as well")
     parser.add_argument("--out", default=None, metavar="DIR",

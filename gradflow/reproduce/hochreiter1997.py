@@ -360,9 +360,15 @@ def _rule(exp: Experiment, task, trial_index: int):
 
 
 def budget_of(exp: Experiment, factor: float) -> int:
-    """Training sequences at most: `factor` times the paper's mean, and no more than the
-    paper's own limit of 5 million (Exp. 2)."""
-    return int(min(5_000_000, max(10_000, factor * exp.paper_sequences)))
+    """Training sequences at most: `factor` times the paper's mean (at least 10,000), and no
+    more than the paper's own limit of 5 million (Exp. 2).  Under the rule ``successive``
+    the sequences to success are those *before* the run of correct ones, so the run's
+    length is added: a trial can then succeed after up to `factor` times the paper's mean.
+    """
+    n = max(10_000, factor * exp.paper_sequences)
+    if exp.rule == "successive":
+        n += exp.rule_options.get("n", 10_000)
+    return int(min(5_000_000, n))
 
 
 def warm(models, exps) -> None:
