@@ -89,6 +89,9 @@ README_COMMANDS = {
     "gradflow verify tests/user_impls/torch_lstm.py:correct --kind lstm": (0, ["OK: all"]),
     "gradflow verify tests/user_impls/torch_lstm.py:wrong_gate_order --kind lstm":
         (1, ["FAILED", "'gate order'", "i f o g instead of i f g o"]),
+    # minutes; tests/test_reproduce.py runs a short one end to end (and resumes it)
+    "gradflow reproduce hochreiter1997 --exp 2a 4-100 --trials 3 --jobs 2": None,
+    "gradflow reproduce hochreiter1997 --scheduler tcp://scheduler:8786": None,  # a cluster
     "gradflow train adding --cell lstm --length 100":
         (0, ["recipe: lstm, H=16, forget-gate bias 3, input-gate bias -3",
              "stopping rule met: yes after 47,648 training sequences", "0 wrong of 2,560"]),
