@@ -70,7 +70,9 @@ def row_blocks(batch: int, work_per_row: int, min_rows: int | None = None) -> li
     may run on.
     """
     min_rows = MIN_ROWS if min_rows is None else min_rows
-    n = min(blas_threads(), _cores(), batch // min_rows, batch * work_per_row // MIN_WORK)
+    n = min(batch // min_rows, batch * work_per_row // MIN_WORK)
+    if n > 1:  # asking the BLAS how many threads it may use costs microseconds
+        n = min(n, blas_threads(), _cores())
     return _split(batch, max(1, n))
 
 

@@ -33,6 +33,10 @@ def _all_finite(a: np.ndarray) -> bool:
         return bool(np.isfinite(a.sum()))
 
 
+#: products of at most this many multiply-adds go through NumPy (see :func:`_matmul`)
+SMALL_PRODUCT = 4096
+
+
 def _matmul(a: np.ndarray, b: np.ndarray, threads: int = 1) -> np.ndarray:
     """``a @ b`` for 2-D float arrays, C-contiguous, through SciPy's BLAS; with `threads`
     > 1, split over gradflow's own threads instead (see :mod:`gradflow._threads`).
@@ -44,7 +48,10 @@ def _matmul(a: np.ndarray, b: np.ndarray, threads: int = 1) -> np.ndarray:
     """
     if threads > 1:
         return _threads.matmul(a, b, threads)
-    if 0 in a.shape or 0 in b.shape or a.dtype not in (np.float64, np.float32):
+    if (0 in a.shape or 0 in b.shape or a.dtype not in (np.float64, np.float32)
+            or a.shape[0] * a.shape[1] * b.shape[1] <= SMALL_PRODUCT):
+        # small products (a sequence at a time): NumPy's call costs less than SciPy's, and
+        # a BLAS does not start threads for them
         return np.ascontiguousarray(a @ b)
     from scipy.linalg import blas
 
@@ -531,9 +538,20 @@ class Cell:
     @property
     def kernels(self):
         """The compiled kernel module of this cell's spec and dtype."""
+        cached = self.__dict__.get("_kernel_module")
+        if cached is not None and cached[0] == self.dtype:
+            return cached[1]  # finding it by its key costs a hash: tens of microseconds
         from .codegen import load
 
-        return load(self.spec, self.dtype)
+        module = load(self.spec, self.dtype)
+        self._kernel_module = (self.dtype, module)
+        return module
+
+    def __getstate__(self) -> dict:
+        # the kernel module is found again after unpickling; a module does not pickle
+        state = dict(self.__dict__)
+        state.pop("_kernel_module", None)
+        return state
 
     def __repr__(self) -> str:
         return (
@@ -735,7 +753,33 @@ class Cell:
             marks[:, k + 1] = st[:, -1]
         return CheckpointedTrace._of_forward(self, x, h, marks, every, p)
 
-    def backward(self, trace, dh=None, dstate=None) -> Grads:
+    def run_forward(self, x: np.ndarray, params: dict, states: np.ndarray) -> dict:
+        """The forward pass on arrays already checked (internal interface: the online
+        training of :mod:`gradflow.reproduce` calls it for every sequence, without the
+        checks of :meth:`forward`).
+
+        Parameters
+        ----------
+        x : ndarray, shape (T, B, D)
+            C-contiguous, of the cell's dtype.
+        params : dict
+            As :meth:`checked_params` returns them.
+        states : ndarray, shape (S, T + 1, B, H)
+            C-contiguous; ``states[:, 0]`` holds the initial state, the rest is written.
+
+        Returns
+        -------
+        dict
+            ``x, states``, the pre-activations a trace keeps, and ``saved`` (the function
+            values the backward pass reads); no check for non-finite values is made.
+        """
+        T, B, _ = x.shape
+        saved = np.empty((T, B, self.kernels.NUM_SAVED * self.hidden_size), dtype=self.dtype)
+        arrays = self._scan(x, states, params, saved, _kept(self.spec, self.kernels))
+        arrays["saved"] = saved
+        return arrays
+
+    def backward(self, trace, dh=None, dstate=None, *, truncate: bool = False) -> Grads:
         """Backpropagation through time.
 
         Parameters
@@ -749,12 +793,38 @@ class Cell:
             dL/dh_t for every step (zeros by default).
         dstate : array, tuple or dict, optional
             dL/d(final state) per component, ``(B, H)`` each, added to what flows back.
+        truncate : bool
+            The truncated gradient of Hochreiter & Schmidhuber (1997) instead of the full
+            one: error that reaches a net input (a gate's or the cell input's
+            pre-activation) changes the weights into it but does not flow further back in
+            time, so error crosses from one step to the previous only along the state's
+            own self-connections (for the 1997 cell, the constant error carousel:
+            ``∂c_t/∂c_{t-1} = I``).  The partials it uses are derived from the equations
+            (:meth:`~gradflow.symbolic.CellSpec.truncation`).  One-stage cells only.
 
         Returns
         -------
         Grads
-            Gradients of every parameter, of the input and of the initial state.
+            Gradients of every parameter, of the input and of the initial state (with
+            `truncate`, those of the truncated gradient; ``state0["h"]`` is then zero for
+            LSTMs).
+
+        Examples
+        --------
+        With the truncated gradient, error entering the 1997 cell's state at the last step
+        reaches the first step unchanged, whatever the weights:
+
+        >>> import numpy as np, gradflow
+        >>> cell = gradflow.Cell("lstm1997", 2, 3, seed=0)
+        >>> trace = cell.forward(np.random.default_rng(0).standard_normal((50, 1, 2)))
+        >>> dc = np.array([[0.5, -1.0, 2.0]])
+        >>> grads = cell.backward(trace, dstate={"c": dc}, truncate=True)
+        >>> grads.state0["c"], grads.state0["h"]
+        (array([[ 0.5, -1. ,  2. ]]), array([[0., 0., 0.]]))
         """
+        truncate = check.flag("truncate", truncate)
+        if truncate:
+            self.spec.truncation()  # refuses two-stage cells, saying why
         if not isinstance(trace, (Trace, CheckpointedTrace)):
             raise InvalidArgumentError(
                 f"`trace` must be the Trace returned by Cell.forward; got {type(trace).__name__}"
@@ -775,7 +845,7 @@ class Cell:
         acc = _GradSums(self, p, T, B)
         if isinstance(trace, Trace):
             ds0 = self._backward_span(trace.backward_arrays(), trace.saved, trace.unit_params(),
-                                      p, dh, dsT, acc, 0)
+                                      p, dh, dsT, acc, 0, truncate)
         else:
             ds0 = dsT
             every = trace.every
@@ -790,10 +860,47 @@ class Cell:
                 st[:, 0] = marks[:, k]
                 sv = saved[: t1 - t0]
                 arrays = self._scan(x[t0:t1], st, p, sv, _kept(spec, self.kernels))
-                ds0 = self._backward_span(arrays, sv, prm, p, dh[t0:t1], ds0, acc, t0)
+                ds0 = self._backward_span(arrays, sv, prm, p, dh[t0:t1], ds0, acc, t0, truncate)
         return acc.grads(ds0)
 
-    def _backward_span(self, arrays, saved, prm, p, dh, dsT, acc, offset) -> np.ndarray:
+    def run_backward(self, arrays: dict, params: dict, dh: np.ndarray, dsT: np.ndarray, *,
+                     truncate: bool = False) -> tuple[dict, np.ndarray, np.ndarray]:
+        """Backpropagation through time on arrays already checked (internal interface, the
+        counterpart of :meth:`run_forward`).
+
+        Parameters
+        ----------
+        arrays : dict
+            What :meth:`run_forward` returned (without ``saved`` the function values are
+            recomputed).
+        params : dict
+            The parameters of that forward pass.
+        dh : ndarray, shape (T, B, H)
+        dsT : ndarray, shape (S, B, H)
+            dL/d(final state).
+        truncate : bool
+            The truncated gradient (the caller has checked that the cell allows it).
+
+        Returns
+        -------
+        (grads, dx, ds0)
+            The parameters' gradients (keys of ``params``), dL/dx (T, B, D) and
+            dL/d(initial state) (S, B, H).
+
+        Raises
+        ------
+        NonFiniteError
+            If the gradient overflowed, with the step where it did.
+        """
+        T, B = arrays["x"].shape[:2]
+        acc = _GradSums(self, params, T, B)
+        ds0 = self._backward_span(arrays, arrays.get("saved"), self.unit_params(params), params,
+                                  dh, dsT, acc, 0, truncate)
+        g = acc.grads(ds0)
+        return g.params, g.x, ds0
+
+    def _backward_span(self, arrays, saved, prm, p, dh, dsT, acc, offset,
+                       truncate: bool = False) -> np.ndarray:
         """Backpropagation through the steps of `arrays` (a trace's, or a stretch's of
         a checkpointed one), a chunk of steps at a time, last chunk first.
 
@@ -801,7 +908,8 @@ class Cell:
         chunk to chunk: each chunk adds its share of the weight gradients to `acc` and
         writes its rows of dx.  Pre-activations the arrays lack are computed for the
         chunk when the step function reads them.  `offset`: the stretch's first step in
-        the whole sequence (for error messages).  Returns dL/d(initial state) (S, B, H).
+        the whole sequence (for error messages).  `truncate`: the 1997 truncated gradient.
+        Returns dL/d(initial state) (S, B, H).
         """
         spec, H, D = self.spec, self.hidden_size, self.input_size
         G, G1 = spec.num_gates, len(spec.stage1)
@@ -849,8 +957,8 @@ class Cell:
                 sv = saved[t0:t1] if use_saved else saved
                 args = (ax, ah1, ah2, u, states[:, t0:t1 + 1], sv, prm, w[: G1 * H], w[G1 * H:],
                         dh[t0:t1], ds, dax, dah1, dah2, ds0)
-                _threads.run_blocks(lambda lo, hi, a=args: acc.block(kernels, a, blocks, lo, hi),
-                                    blocks)
+                _threads.run_blocks(
+                    lambda lo, hi, a=args: acc.block(kernels, a, blocks, lo, hi, truncate), blocks)
                 if not acc.finite():
                     bad = check.first_nonfinite(dax, reverse=True)
                     check.raise_nonfinite(f"backward pass of {spec.name!r}", offset + t0 + bad,
@@ -896,13 +1004,13 @@ class _GradSums:
         self.dx = np.empty((T, B, D), dtype=cell.dtype)
         self.t1 = T   # rows of dx written so far: [t1, T)
 
-    def block(self, kernels, args, blocks, lo, hi):
+    def block(self, kernels, args, blocks, lo, hi, truncate=False):
         spec, H = self.cell.spec, self.cell.hidden_size
         G = spec.num_gates
         P = self.P
         a = self.acc[blocks.index((lo, hi))]
         kernels.backward_kernel(*args, a[:P].reshape(-1, H), a[P:P + G * H], a[P + G * H:],
-                                lo, hi)
+                                truncate, lo, hi)
 
     def finite(self) -> bool:
         # a NaN or inf anywhere in dax makes its column sums (db_ih) non-finite

@@ -18,6 +18,8 @@ COMMANDS = {
     "analyze": ("gradflow.analyzer._cli", "the gradient-flow report of your own trained model"),
     "verify": ("gradflow.testing._cli", "run the property checks on a cell or your own RNN"),
     "train": ("gradflow.train._cli", "train a cell on a long-lag task"),
+    "reproduce": ("gradflow.reproduce._cli",
+                  "run a paper's experiments and write its table beside the measured one"),
     "cells": ("gradflow._cells_cli", "list the catalogue cells, or show one's equations"),
 }
 

@@ -34,6 +34,8 @@ def step(name, p, x, state):
         return (np.maximum(ax + ah, 0.0),)
     if name == "rnn-linear":
         return (ax + ah,)
+    if name in ("lstm1997", "lstm1997-nog"):
+        return _step_1997(name, ax + ah, state[1])
     if name.startswith("lstm"):
         c = state[1]
         a = _split(ax + ah, G)
@@ -89,6 +91,78 @@ def step(name, p, x, state):
         n = np.tanh(xn + (f * h) @ Wh[H:].T + bh[H:])
         return ((1 - f) * h + f * n,)
     raise KeyError(name)
+
+
+# ---------------------------------------------------------------- Hochreiter & Schmidhuber 1997
+# Section 4 and appendix A.1: f the logistic function, h(x) = 2 f(x) - 1, g(x) = 4 f(x) - 2;
+# s_c(t) = s_c(t-1) + y_in(t) g(net_c(t)), y_c(t) = y_out(t) h(s_c(t)).  Exp. 2a/2b use no
+# output gate, g = f and h the identity.  Gate order of the rows: in, cell input, out.
+
+def _f(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _h97(x):
+    return 2.0 / (1.0 + np.exp(-x)) - 1.0
+
+
+def _g97(x):
+    return 4.0 / (1.0 + np.exp(-x)) - 2.0
+
+
+def _step_1997(name, net, s_prev):
+    if name == "lstm1997":
+        net_in, net_c, net_out = _split(net, 3)
+        s = s_prev + _f(net_in) * _g97(net_c)
+        return (_f(net_out) * _h97(s), s)
+    net_in, net_c = _split(net, 2)
+    s = s_prev + _f(net_in) * _f(net_c)
+    return (s, s)
+
+
+def truncated_gradient_1997(params, x, dh, ds_final):
+    """The 1997 truncated gradient of ``L = Σ_t <dh_t, y_c(t)> + <ds_final, s(T)>`` for one
+    sequence, computed forward in time as the paper's appendix A.1 does it (RTRL-like:
+    only ∂s_c(t)/∂w for the weights into the input gate and the cell input are carried,
+    eqs. 25 and 27; output-gate weights get f'_out h(s) times the error at the cell
+    output, eq. 22).  Cells ``lstm1997``, one sequence: x (T, D), dh (T, H), ds_final (H,).
+
+    Returns the gradients of weight_ih, weight_hh, bias_ih, bias_hh (the two biases get the
+    same gradient: both are bias weights of the same net input).
+    """
+    Wi, Wh, bi, bh = (np.asarray(params[k], dtype=np.float64)
+                      for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+    H = Wh.shape[1]
+    T, D = x.shape
+    y_prev = np.zeros(H)
+    s = np.zeros(H)
+    # sources m of every weight w_lm: the input x(t), the previous outputs y_c(t-1), the bias
+    n_src = D + H + 1
+    ds_dw_in = np.zeros((H, n_src))     # ∂s_j(t)/∂w_{in_j, m}
+    ds_dw_c = np.zeros((H, n_src))      # ∂s_j(t)/∂w_{c_j, m}
+    grad = np.zeros((3 * H, n_src))     # rows: in, cell input, out (the order of the params)
+    for t in range(T):
+        y_src = np.concatenate([x[t], y_prev, [1.0]])
+        net = Wi @ x[t] + bi + Wh @ y_prev + bh
+        net_in, net_c, net_out = net[:H], net[H:2 * H], net[2 * H:]
+        y_in, y_out = _f(net_in), _f(net_out)
+        g = _g97(net_c)
+        s = s + y_in * g
+        # eq. 25 and 27: the derivatives of the internal state, carried forward
+        ds_dw_in = ds_dw_in + (g * y_in * (1 - y_in))[:, None] * y_src[None, :]
+        ds_dw_c = ds_dw_c + (y_in * 4 * _f(net_c) * (1 - _f(net_c)))[:, None] * y_src[None, :]
+        hs = _h97(s)
+        e_y = dh[t].copy()                               # error at the cell outputs y_c(t)
+        e_s = y_out * 2 * _f(s) * (1 - _f(s)) * e_y      # eq. 23: into the internal state
+        if t == T - 1:
+            e_s = e_s + ds_final
+        e_out = y_out * (1 - y_out) * hs * e_y           # eq. 21
+        grad[:H] += e_s[:, None] * ds_dw_in              # eq. 26
+        grad[H:2 * H] += e_s[:, None] * ds_dw_c          # eq. 28
+        grad[2 * H:] += e_out[:, None] * y_src[None, :]  # eq. 22
+        y_prev = y_out * hs
+    return {"weight_ih": grad[:, :D], "weight_hh": grad[:, D:D + H],
+            "bias_ih": grad[:, -1], "bias_hh": grad[:, -1].copy()}
 
 
 def forward(name, params, x, state0):

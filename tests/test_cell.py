@@ -193,3 +193,16 @@ def test_unit_params_stack_the_per_unit_parameters():
     other = {k: v + 1.0 for k, v in cell.params.items()}
     np.testing.assert_array_equal(cell.unit_params(other), want + 1.0)
     assert gradflow.Cell("lstm", 2, 3).unit_params().shape == (0, 3)
+
+
+def test_a_cell_that_has_run_pickles_and_copies():
+    """A cell keeps its kernel module after the first pass; pickling and deep copies leave it
+    out and find it again."""
+    import copy
+    import pickle
+
+    cell, x, state0 = make("lstm1997", seed=4)
+    before = cell.forward(x, state0).states
+    for other in (pickle.loads(pickle.dumps(cell)), copy.deepcopy(cell)):
+        assert "_kernel_module" not in other.__dict__
+        np.testing.assert_array_equal(other.forward(x, state0).states, before)

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 MODULES = ["gradflow", "gradflow.errors", "gradflow.cells", "gradflow.cell", "gradflow.network",
            "gradflow.symbolic.spec", "gradflow.symbolic.parse", "gradflow.train",
-           "gradflow.train.loop", "gradflow.train.losses", "gradflow.train.optim",
+           "gradflow.train.loop", "gradflow.train.losses", "gradflow.train.optim", "gradflow.train.blocks",
            "gradflow.train.tasks", "gradflow.flow", "gradflow.flow.lagmap", "gradflow.flow.paths",
            "gradflow.flow.spectra", "gradflow.flow.network", "gradflow.interop._torch", "gradflow.testing",
            "gradflow.testing.checks", "gradflow.testing.identities",
@@ -99,6 +99,9 @@ README_COMMANDS = {
               "layer's state falls below 10⁻⁸ of its lag-0 value after 132 steps"),
              "layer 2 (lstm, H = 64)", "value after 125 steps", "35 % above 0.95",
              "43 % above 0.95", "wrote "]),
+    # minutes; tests/test_reproduce.py runs a short one end to end (and resumes it)
+    "gradflow reproduce hochreiter1997 --exp 2a 4-100 --trials 3 --jobs 2": None,
+    "gradflow reproduce hochreiter1997 --scheduler tcp://scheduler:8786": None,  # a cluster
     "gradflow train adding --cell lstm --length 100":
         (0, ["recipe: lstm, H=16, forget-gate bias 3, input-gate bias -3",
              "stopping rule met: yes after 47,648 training sequences", "0 wrong of 2,560"]),

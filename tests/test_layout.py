@@ -28,7 +28,8 @@ LAYERS = [
     ("gradflow.testing",),
     ("gradflow.report",),
     ("gradflow.analyzer",),
-    ("gradflow.studies",),  # the language-model study runs gradflow.analyze
+    # the language-model study runs gradflow.analyze; a reproduction writes with the report
+    ("gradflow.studies", "gradflow.reproduce"),
     ("gradflow.cli", "gradflow.__main__", "gradflow", "gradflow.spectra", "gradflow.tasks"),
 ]
 

@@ -14,7 +14,8 @@ from gradflow.train import xent_loss
 
 def test_registry_names_and_errors():
     assert set(tasks.names()) == {"adding", "adding-uniform", "temporal-order", "copy",
-                                  "long-lag", "reber"}
+                                  "long-lag", "distractors", "two-sequence", "multiplication",
+                                  "reber"}
     with pytest.raises(InvalidArgumentError, match="not a task"):
         tasks.get("addition")
     with pytest.raises(InvalidArgumentError, match="takes no option"):
@@ -179,6 +180,112 @@ def test_long_lag_sequences_and_baseline():
     logits[-1, :, p - 1] = 1.0
     assert task.correct(logits, b).mean() == pytest.approx((first == p - 1).mean())
     assert task.chance["loss"] == pytest.approx(math.log(2) / p)
+
+
+def test_long_lag_random_middle_and_last_symbol():
+    p = 30
+    task = tasks.get("long-lag", length=p, random=True)
+    b = task.batch(500, seed=2)
+    inp, tgt = b.x.argmax(-1), b.y.argmax(-1)
+    assert set(inp[0]) == {p - 1, p}
+    assert inp[1:].max() <= p - 2 and inp[1:].min() == 0
+    np.testing.assert_array_equal(tgt[:-1], inp[1:])
+    np.testing.assert_array_equal(tgt[-1], inp[0])
+    # the middle is uniform over the p - 1 symbols: each one about (p - 1) * 500 / (p - 1)
+    counts = np.bincount(inp[1:].ravel(), minlength=p - 1)
+    assert counts.min() > 0.7 * 500 and counts.max() < 1.3 * 500
+    # only the last step is judged
+    logits = np.zeros_like(b.y)
+    logits[-1] = b.y[-1]
+    assert task.correct(logits, b).all()
+    assert task.chance["loss"] == pytest.approx(((p - 1) * math.log(p - 1) + math.log(2)) / p)
+    assert tasks.get("long-lag", length=100, random=True).paper["sequences"] == 5_680
+
+
+def test_distractors_sequences_targets_and_lengths():
+    q, p = 40, 7
+    task = tasks.get("distractors", length=q, distractors=p)
+    assert task.input_size == p + 4 and task.output_size == 2
+    b = task.batch(4000, seed=3)
+    inp = b.x.argmax(-1)
+    e, bsym, xsym, ysym = p, p + 1, p + 2, p + 3
+    for k in range(200):
+        L = int(b.lengths[k])
+        assert np.all(b.x[:L, k].sum(-1) == 1) and not b.x[L:, k].any()
+        assert inp[0, k] == bsym and inp[1, k] in (xsym, ysym) and inp[L - 1, k] == e
+        assert np.all(inp[2:L - 1, k] < p) and L - 3 >= q
+        assert np.flatnonzero(b.mask[:, k]).tolist() == [L - 1]
+        assert b.y[L - 1, k].argmax() == inp[1, k] - xsym and b.y[L - 1, k].sum() == 1
+    # lengths q + k + 3 with k geometric (stop with probability 1/10): mean q + 12 fed
+    # steps, q + 13 with the predicted final symbol; the standard deviation of k is sqrt(90)
+    assert b.lengths.min() >= q + 3
+    assert np.mean(b.lengths) == pytest.approx(q + 12, abs=4 * math.sqrt(90 / 4000))
+    assert b.x.shape[0] == b.lengths.max()
+    assert task.correct(b.y, b).all() and not task.correct(1 - b.y, b).any()
+    assert tasks.get("distractors", length=1000, distractors=50).paper["sequences"] == 203_000
+
+
+@pytest.mark.parametrize("n, noisy_signal", [(3, False), (1, False), (3, True)])
+def test_two_sequence_signal_noise_and_targets(n, noisy_signal):
+    T = 60
+    task = tasks.get("two-sequence", length=T, n=n, noisy_signal=noisy_signal)
+    b = task.batch(3000, seed=4)
+    cls1 = b.y[b.lengths - 1, np.arange(3000), 0] == 1.0
+    assert set(np.unique(b.y[b.mask])) == {0.0, 1.0}
+    head = b.x[:n, :, 0]
+    sign = np.where(cls1, 1.0, -1.0)
+    if noisy_signal:
+        # mean ±1, variance 0.2: the sample variance of 3 * 3000 values within 5 %
+        assert np.var(head - sign) == pytest.approx(0.2, rel=0.05)
+        assert abs(np.mean(head - sign)) < 0.02
+    else:
+        np.testing.assert_array_equal(head, np.broadcast_to(sign, head.shape))
+    tail = np.concatenate([b.x[n:int(L), k, 0] for k, L in enumerate(b.lengths)])
+    assert np.var(tail) == pytest.approx(0.2, rel=0.02) and abs(np.mean(tail)) < 0.01
+    assert T <= b.lengths.min() and b.lengths.max() <= T + T // 10
+    out = np.where(b.y > 0.5, 0.85, 0.15)
+    assert task.correct(out, b).all()
+    assert not task.correct(np.full_like(b.y, 0.5), b).any()
+
+
+def test_two_sequence_noisy_targets_judged_against_the_expected_target():
+    task = tasks.get("two-sequence", length=30, n=3, noisy_target=True)
+    b = task.batch(20000, seed=5)
+    last = (b.lengths - 1, np.arange(20000))
+    clean, noisy = b.expected[last][:, 0], b.y[last][:, 0]
+    assert set(np.unique(clean)) == {0.2, 0.8}
+    np.testing.assert_array_equal(clean == 0.2, b.x[0, :, 0] == 1.0)
+    assert np.var(noisy - clean) == pytest.approx(0.1, rel=0.03)
+    # the expected target is right; an output 0.09 off is right, 0.11 off is wrong
+    assert task.correct(b.expected, b).all()
+    assert task.correct(b.expected + 0.09, b).all()
+    assert not task.correct(b.expected + 0.11, b).any()
+    # predicting 0.5: MSE 0.3^2 + 0.1
+    assert np.mean((noisy - 0.5) ** 2) == pytest.approx(task.chance["loss"], rel=0.02)
+    assert task.chance["loss"] == pytest.approx(0.19)
+
+
+def test_multiplication_targets_and_mean_baseline():
+    T = 40
+    task = tasks.get("multiplication", length=T)
+    b = task.batch(20000, seed=6)
+    val, mark = b.x[:, :, 0], b.x[:, :, 1]
+    seen_first = 0
+    for k in range(300):
+        L = int(b.lengths[k])
+        ones = np.flatnonzero(mark[:L, k] == 1.0)
+        assert len(ones) == 2 and ones[0] < 10 and ones[1] < T // 2 - 1
+        assert np.all((val[:L, k] >= 0) & (val[:L, k] <= 1))
+        if 0 in ones:
+            seen_first += 1
+            assert val[0, k] == 1.0
+        assert b.y[L - 1, k, 0] == pytest.approx(np.prod(val[ones, k]), abs=1e-15)
+    assert seen_first > 0
+    target = b.y[b.mask][:, 0]
+    assert np.var(target) == pytest.approx(task.chance["loss"], rel=0.03)
+    out = np.where(b.mask[..., None], np.mean(target), 0.0)
+    assert task.correct(out, b).mean() == pytest.approx(task.chance["accuracy"], abs=0.01)
+    assert tasks.get("multiplication").paper == {"wrong": 14, "test": 2560, "sequences": 1_273_000}
 
 
 # the Reber grammar written as edges "state symbol next", independently of gradflow's table

@@ -4,9 +4,12 @@ evaluates, derived from the cell's equations.
 A family is a set of unit functions that the kernel templates call together:
 
 * :func:`forward` -- the state update (``fwd_units``) and the named intermediates;
-* :func:`backward` -- the vector-Jacobian product of one step (``bwd_units``) and the pair
-  that saves the forward pass's function values so that the backward pass evaluates no
-  exp or tanh (``fwd_save_units``, ``bwd_saved_units``);
+* :func:`backward` -- the vector-Jacobian product of one step (``bwd_units``), its
+  truncated form for the 1997 gradient (``bwd_trunc_units``: the partials with respect to
+  the previous state from :meth:`~gradflow.symbolic.CellSpec.truncation`), and the
+  variants that read the function values the forward pass saved, so that the backward pass
+  evaluates no exp or tanh (``fwd_save_units``, ``bwd_saved_units``,
+  ``bwd_trunc_saved_units``);
 * :func:`partials` -- every partial derivative of the new state, for Jacobian assembly,
   and the log of each component's direct edge, for path products in log space;
 * :func:`recurrent_input` -- two-stage cells' recurrent input ``u`` and its derivatives
@@ -35,16 +38,19 @@ BWD_ARGS = ["dsn", "dax", "dah1", "dah2", "dsp", "dprm"]
 
 @dataclass
 class Context:
-    """What every builder reads: the spec, its derivation and partials, where each symbol
-    is loaded from, and whether dL/d(ah1) equals dL/d(ax)."""
+    """What every builder reads: the spec, its derivation and partials (and those of the
+    truncated gradient, for one-stage cells; else None), where each symbol is loaded from,
+    and whether dL/d(ah1) equals dL/d(ax)."""
 
     spec: object
     loads: Loads
     P: dict = field(init=False)
+    P_truncated: dict | None = field(init=False)
     dah1_is_dax: bool = field(init=False)
 
     def __post_init__(self):
         self.P = self.spec.partials()
+        self.P_truncated = None if self.spec.stage2 else self.spec.partials(truncate=True)
         self.dah1_is_dax = dah_is_dax(self.spec, self.P)
 
     @property
@@ -77,29 +83,46 @@ def forward(ctx: Context) -> Built:
 
 
 def backward(ctx: Context) -> Built:
-    """``bwd_units``: backward through one step; ``fwd_save_units`` / ``bwd_saved_units``:
-    the same with the function values saved by the forward pass.  Defines
-    ``DAH1_IS_DAX``, ``NUM_SAVED``, ``SAVED_READS_AX`` and ``SAVED_READS_AH`` (whether
-    ``bwd_saved_units`` reads the input or the recurrent pre-activations)."""
-    spec, d, loads, P = ctx.spec, ctx.derivation, ctx.loads, ctx.P
+    """``bwd_units``: backward through one step; ``bwd_trunc_units``: the same for the 1997
+    truncated gradient (a stub for two-stage cells); ``fwd_save_units`` /
+    ``bwd_saved_units`` / ``bwd_trunc_saved_units``: with the function values saved by the
+    forward pass.  Defines ``DAH1_IS_DAX``, ``NUM_SAVED``, ``TRUNCATABLE``, and
+    ``SAVED_READS_AX`` and ``SAVED_READS_AH`` (whether the saved backward steps read the
+    input or the recurrent pre-activations)."""
+    spec, d, loads = ctx.spec, ctx.derivation, ctx.loads
     S = len(spec.state)
     dS = [sympy.Symbol(f"_dS{k}", real=True) for k in range(S)]
     for k, s in enumerate(dS):
         loads.add(s, state_row("dsn", k, spec.state[k]))
 
-    def vjp(var):
-        return sum((dS[k] * P[(spec.state[k], var)] for k in range(S)), sympy.S.Zero)
+    def stores_of(P):
+        def vjp(var):
+            return sum((dS[k] * P[(spec.state[k], var)] for k in range(S)), sympy.S.Zero)
 
-    stores = [(gate_row("dax", k, g), vjp(f"ax_{g}"), "=") for k, g in enumerate(spec.gates)]
-    if not ctx.dah1_is_dax:
-        stores += [(gate_row("dah1", k, g), vjp(f"ah_{g}"), "=") for k, g in enumerate(spec.stage1)]
-    stores += [(gate_row("dah2", k, g), vjp(f"ah_{g}"), "=") for k, g in enumerate(spec.stage2)]
-    stores += [(state_row("dsp", k, s), vjp(f"{s}_prev"), "=") for k, s in enumerate(spec.state)]
-    stores += [(f"dprm[{k}, j]", vjp(p), "+=") for k, p in enumerate(spec.params)]
-    parts = [unit_function(spec, loads, "bwd_units", BASE_ARGS + BWD_ARGS, stores,
-                           "Backward through one step: gradients of pre-activations and "
-                           "previous state; accumulates dprm.")]
-    saved, bwd_saved = saved_values(spec, stores)
+        stores = [(gate_row("dax", k, g), vjp(f"ax_{g}"), "=") for k, g in enumerate(spec.gates)]
+        if not ctx.dah1_is_dax:
+            stores += [(gate_row("dah1", k, g), vjp(f"ah_{g}"), "=") for k, g in enumerate(spec.stage1)]
+        stores += [(gate_row("dah2", k, g), vjp(f"ah_{g}"), "=") for k, g in enumerate(spec.stage2)]
+        stores += [(state_row("dsp", k, s), vjp(f"{s}_prev"), "=") for k, s in enumerate(spec.state)]
+        stores += [(f"dprm[{k}, j]", vjp(p), "+=") for k, p in enumerate(spec.params)]
+        return stores
+
+    doc = ("Backward through one step: gradients of pre-activations and previous state; "
+           "accumulates dprm.")
+    doc_tr = ("bwd_units for the 1997 truncated gradient: the previous state's gradient "
+              "through the truncated partials only.")
+    stores = stores_of(ctx.P)
+    parts = [unit_function(spec, loads, "bwd_units", BASE_ARGS + BWD_ARGS, stores, doc)]
+    stores_tr = stores_of(ctx.P_truncated) if ctx.P_truncated is not None else []
+    if stores_tr:
+        parts.append(unit_function(spec, loads, "bwd_trunc_units", BASE_ARGS + BWD_ARGS,
+                                   stores_tr, doc_tr))
+    else:
+        parts.append(stub("bwd_trunc_units", BASE_ARGS + BWD_ARGS,
+                          "Two-stage cell: no truncated gradient."))
+    # one set of saved values serves both forms
+    saved, replaced = saved_values(spec, stores + stores_tr)
+    bwd_saved, bwd_trunc_saved = replaced[:len(stores)], replaced[len(stores):]
     for k, (sym, _) in enumerate(saved):
         loads.add(sym, saved_row(k))
     if saved:
@@ -115,13 +138,21 @@ def backward(ctx: Context) -> Built:
         parts.append(stub("fwd_save_units", BASE_ARGS + ["sn", "sv"], "Nothing to save."))
         parts.append(stub("bwd_saved_units", BASE_ARGS + ["sv"] + BWD_ARGS,
                           "Nothing saved: bwd_units is used."))
-    # which pre-activations bwd_saved_units reads: a trace need not keep the others
+    if saved and bwd_trunc_saved:
+        parts.append(unit_function(
+            spec, loads, "bwd_trunc_saved_units", BASE_ARGS + ["sv"] + BWD_ARGS, bwd_trunc_saved,
+            "bwd_trunc_units with the function values read from sv."))
+    else:
+        parts.append(stub("bwd_trunc_saved_units", BASE_ARGS + ["sv"] + BWD_ARGS,
+                          "Nothing saved, or no truncated gradient: bwd_trunc_units is used."))
+    # which pre-activations the saved backward steps read: a trace need not keep the others
 
     def reads(symbols):
         return not saved or any(not isinstance(e, str) and bool(e.free_symbols & symbols)
-                                for _, e, _ in bwd_saved)
+                                for _, e, _ in (*bwd_saved, *bwd_trunc_saved))
 
     return Built(parts, {"DAH1_IS_DAX": ctx.dah1_is_dax, "NUM_SAVED": len(saved),
+                         "TRUNCATABLE": bool(stores_tr),
                          "SAVED_READS_AX": reads({d.ax[g] for g in spec.gates}),
                          "SAVED_READS_AH": reads({d.ah[g] for g in spec.gates})})
 

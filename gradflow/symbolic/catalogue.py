@@ -2,7 +2,10 @@
 
 Conventions follow PyTorch where it has the cell (gate order, where the biases sit, the
 GRU's reset gate applied after the matmul).  The LSTM ablations follow Greff et al. 2017
-("LSTM: A Search Space Odyssey"), taken relative to the peephole-free ``lstm``.
+("LSTM: A Search Space Odyssey"), taken relative to the peephole-free ``lstm``.  The 1997
+cells follow Hochreiter & Schmidhuber 1997 (section 4 and appendix A.1): a memory cell's
+internal state ``s_c(t) = s_c(t-1) + y_in(t) g(net_c(t))`` and output
+``y_c(t) = y_out(t) h(s_c(t))``, with ``g(x) = 4 σ(x) - 2`` and ``h(x) = 2 σ(x) - 1``.
 """
 
 from __future__ import annotations
@@ -54,6 +57,29 @@ _add(CellSpec(
         o = sigmoid(ax_o + ah_o)
         c = c_prev + i*g
         h = o*tanh(c)
+    """,
+))
+_add(CellSpec(
+    "lstm1997", gates="i g o", state="h c",
+    description="the 1997 LSTM memory cell: no forget gate, g in [-2, 2], h in [-1, 1] "
+                "(Hochreiter & Schmidhuber 1997)",
+    equations="""
+        i = sigmoid(ax_i + ah_i)
+        g = 4*sigmoid(ax_g + ah_g) - 2
+        o = sigmoid(ax_o + ah_o)
+        c = c_prev + i*g
+        h = o*(2*sigmoid(c) - 1)
+    """,
+))
+_add(CellSpec(
+    "lstm1997-nog", gates="i g", state="h c",
+    description="the 1997 memory cell of Exp. 2a/2b: no output gate, g logistic in [0, 1], "
+                "h the identity (Hochreiter & Schmidhuber 1997)",
+    equations="""
+        i = sigmoid(ax_i + ah_i)
+        g = sigmoid(ax_g + ah_g)
+        c = c_prev + i*g
+        h = c
     """,
 ))
 _add(CellSpec(

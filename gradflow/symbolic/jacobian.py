@@ -65,7 +65,9 @@ class JacobianBlock:
         for term in self.terms:
             factors = []
             for f in term:
-                if isinstance(f, Diag):
+                if isinstance(f, Diag) and f.expr == 1:
+                    factors.append("I")
+                elif isinstance(f, Diag):
                     body = sympy.latex(self.spec.compact(f.expr), symbol_names=names)
                     factors.append(rf"\operatorname{{diag}}\left({body}\right)")
                 else:
@@ -75,7 +77,9 @@ class JacobianBlock:
 
     def __repr__(self) -> str:
         def show(f):
-            return f"diag({self.spec.compact(f.expr)})" if isinstance(f, Diag) else f.name
+            if isinstance(f, Diag):
+                return "I" if f.expr == 1 else f"diag({self.spec.compact(f.expr)})"
+            return f.name
 
         body = " + ".join(" ".join(show(f) for f in t) for t in self.terms) or "0"
         return f"d{self.of}/d{self.wrt}: {body}"
@@ -111,9 +115,14 @@ def _weights(spec, kind):
     return {g: sympy.MatrixSymbol(f"W_{kind}{g}", n, cols) for g in spec.gates}
 
 
-def symbolic_jacobian(spec, *, wrt: str = "state") -> StepJacobian:
-    """The one-step Jacobian blocks of `spec`, from its scalar partials and the weights."""
-    P = spec.partials()
+def symbolic_jacobian(spec, *, wrt: str = "state", truncate: bool = False) -> StepJacobian:
+    """The one-step Jacobian blocks of `spec`, from its scalar partials and the weights.
+
+    With `truncate`, the blocks of the 1997 truncated gradient: the partials with respect
+    to the previous state from :meth:`~gradflow.symbolic.CellSpec.truncation`, and no term through the
+    recurrent weights.
+    """
+    P = spec.partials(truncate=truncate)
     Wh = _weights(spec, "h")
     Wi = _weights(spec, "i")
     u_name = spec.recurrent_input
@@ -142,7 +151,7 @@ def symbolic_jacobian(spec, *, wrt: str = "state") -> StepJacobian:
         if wrt == "state":
             for sp in spec.state:
                 terms = [(f,) for f in dterms(s, f"{sp}_prev")]
-                if sp == "h":
+                if sp == "h" and not truncate:
                     for g in spec.stage1:
                         terms += [(f, Wh[g]) for f in dterms(s, f"ah_{g}")]
                 for g in spec.stage2:
@@ -160,8 +169,15 @@ def symbolic_jacobian(spec, *, wrt: str = "state") -> StepJacobian:
     return StepJacobian(spec, blocks)
 
 
-def explicit_step(spec, hidden_size: int, input_size: int | None = None):
+def explicit_step(spec, hidden_size: int, input_size: int | None = None, *,
+                  truncate: bool = False):
     """One step of `spec` for `hidden_size` units as explicit SymPy expressions.
+
+    With `truncate` (one-stage cells), the step as the 1997 truncated gradient
+    differentiates it: the recurrent pre-activations read a stopped copy of ``h_prev``,
+    and the net-input equations stopped copies of the previous state
+    (:meth:`~gradflow.symbolic.CellSpec.truncation`).  The stopped copies are symbols of their own; a third
+    value is then returned, the substitution that gives each its value.
 
     Returns
     -------
@@ -177,6 +193,8 @@ def explicit_step(spec, hidden_size: int, input_size: int | None = None):
     """
     n = int(hidden_size)
     m = int(input_size if input_size is not None else hidden_size)
+    if truncate:
+        return _truncated_step(spec, n, m)
     G = spec.num_gates
     d = spec.derivation
     x = sympy.MatrixSymbol("x", m, 1)
@@ -220,11 +238,45 @@ def explicit_step(spec, hidden_size: int, input_size: int | None = None):
     return sympy.Matrix(out), symbols
 
 
-def explicit_jacobian(spec, hidden_size: int, *, input_size: int | None = None, wrt: str = "state"):
+def _truncated_step(spec, n: int, m: int):
+    """:func:`explicit_step` with ``truncate=True``."""
+    _, sym = explicit_step(spec, n, m)
+    d, tr = spec.derivation, spec.truncation()
+    h_prev = sym["h_prev"]
+    # the recurrent pre-activations, as functions of a stopped h_prev
+    h_stop = [sympy.Symbol(f"h_prev__stopped_{j}", real=True) for j in range(n)]
+    values = {s: h_prev[j, 0] for j, s in enumerate(h_stop)}
+    unstop = dict(values)
+    W_hh, b_hh = sym["weight_hh"], sym["bias_hh"]
+    ah = {g: [sum(W_hh[k * n + j, i] * h_stop[i] for i in range(n)) + b_hh[k * n + j, 0]
+              for j in range(n)] for k, g in enumerate(spec.gates)}
+    x, W_ih, b_ih = sym["x"], sym["weight_ih"], sym["bias_ih"]
+    ax = {g: [sum(W_ih[k * n + j, i] * x[i, 0] for i in range(m)) + b_ih[k * n + j, 0]
+              for j in range(n)] for k, g in enumerate(spec.gates)}
+    out = []
+    for s_index, _ in enumerate(spec.state):
+        for j in range(n):
+            unit = {d.ax[g]: ax[g][j] for g in spec.gates}
+            unit.update({d.ah[g]: ah[g][j] for g in spec.gates})
+            unit.update({d.prev[s]: sym[f"{s}_prev"][j, 0] for s in spec.state})
+            unit.update({d.params[p]: sym[p][j, 0] for p in spec.params})
+            # each unit's stopped copies: symbols of their own, valued at that unit
+            own = {}
+            for stop, value in tr.stops.items():
+                copy = sympy.Symbol(f"{stop.name}_{j}", real=True)
+                own[stop] = copy
+                values[copy] = value.xreplace(unit).xreplace(unstop)
+            out.append(tr.outputs[s_index].xreplace({**unit, **own}))
+    return sympy.Matrix(out), sym, values
+
+
+def explicit_jacobian(spec, hidden_size: int, *, input_size: int | None = None, wrt: str = "state",
+                      truncate: bool = False):
     """The explicit one-step Jacobian ``sympy.Matrix`` for `hidden_size` units.
 
     Rows: the new state components stacked in ``spec.state`` order; columns: the previous
-    ones in the same order (``wrt="state"``) or the input entries (``wrt="x"``).
+    ones in the same order (``wrt="state"``) or the input entries (``wrt="x"``).  With
+    `truncate`, the Jacobian of the 1997 truncated gradient (see :func:`explicit_step`).
     """
     from ..errors import InvalidArgumentError
 
@@ -232,6 +284,11 @@ def explicit_jacobian(spec, hidden_size: int, *, input_size: int | None = None, 
         raise InvalidArgumentError(
             f"`hidden_size` must be between 1 and 8 for an explicit Jacobian; got {hidden_size}"
         )
+    if truncate and wrt == "state":
+        m = int(input_size if input_size is not None else hidden_size)
+        new, sym, values = _truncated_step(spec, int(hidden_size), m)
+        variables = [e for s in spec.state for e in sympy.Matrix(sym[f"{s}_prev"])]
+        return new.jacobian(variables).xreplace(values)
     new, sym = explicit_step(spec, hidden_size, input_size)
     if wrt == "x":
         variables = list(sympy.Matrix(sym["x"]))

@@ -28,7 +28,7 @@ from typing import Mapping
 
 from ..errors import SpecError
 
-__all__ = ["CellSpec", "Derivation"]
+__all__ = ["CellSpec", "Derivation", "Truncation"]
 
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)*$")
 #: a cell's name: it becomes part of file names and of generated source
@@ -122,6 +122,41 @@ class Derivation:
     def base(self) -> list:
         """All base symbols in a fixed order: ax, ah, prev, params."""
         return [*self.ax.values(), *self.ah.values(), *self.prev.values(), *self.params.values()]
+
+
+@dataclass(frozen=True)
+class Truncation:
+    """The step as the 1997 truncated gradient sees it (see :meth:`CellSpec.truncation`).
+
+    Hochreiter & Schmidhuber (1997, appendix A.1) replace by zero the derivative of every
+    net input (of a gate or of the cell input) with respect to the previous step's
+    activations: error that reaches a net input changes the weights into it and goes no
+    further back.  In the per-unit equations, a *net-input equation* is one whose right-hand
+    side reads a pre-activation ``ax_<g>`` or ``ah_<g>`` directly (``i``, ``g``, ``o`` ...);
+    in those equations every previous-state symbol, and every other intermediate that
+    depends on it (a peephole's ``c``), is replaced by a *stopped* copy, a symbol of its
+    own, which differentiation treats as a constant.  Only the other equations (``c =
+    c_prev + i*g``, ``h = o*h(c)``) carry the previous state, so the derivatives of the new
+    state with respect to it are those of the carousel.  The paths through the recurrent
+    weights (``ah = W_hh h_{t-1}``) are cut as well, by the code that assembles the
+    Jacobian blocks and by the kernels.
+
+    Attributes
+    ----------
+    stops : dict[sympy.Symbol, sympy.Expr]
+        Each stopped copy and the value it stands for (in base symbols).
+    full : dict[str, sympy.Expr]
+        Each left-hand side in base symbols and stopped copies.
+    outputs : tuple[sympy.Expr, ...]
+        The new state components, in ``spec.state`` order, in the same terms.
+    net_input : tuple[str, ...]
+        The net-input equations' left-hand sides.
+    """
+
+    stops: dict
+    full: dict
+    outputs: tuple
+    net_input: tuple
 
 
 class CellSpec:
@@ -362,8 +397,16 @@ class CellSpec:
                 raise SpecError(f"cell {self.name!r}: gate {g!r} does not enter any state update")
         return Derivation(ax, ah, prev, params, definitions, symbols, full, outputs, u)
 
-    def partials(self) -> dict:
+    def partials(self, *, truncate: bool = False) -> dict:
         """Every first partial derivative of the per-unit map, in base symbols.
+
+        Parameters
+        ----------
+        truncate : bool
+            The partials of the 1997 truncated gradient (see :meth:`truncation`): those
+            with respect to the previous state come from the equations with the net inputs'
+            dependence on the previous state stopped; the others (pre-activations,
+            parameters) are unchanged.  One-stage cells only.
 
         Returns
         -------
@@ -371,8 +414,20 @@ class CellSpec:
             ``{(output, variable): expr}`` where ``output`` is a state component name (or the
             recurrent input's name) and ``variable`` is a base symbol name (``"ax_f"``,
             ``"ah_f"``, ``"c_prev"``, a parameter).  Zero derivatives are included.
+
+        Examples
+        --------
+        The carousel of the 1997 cell passes error back unchanged; the output ``h`` does
+        not, once truncated:
+
+        >>> from gradflow import cells
+        >>> P = cells.get("lstm1997").partials(truncate=True)
+        >>> P[("c", "c_prev")], P[("c", "h_prev")], P[("h", "h_prev")]
+        (1, 0, 0)
         """
-        return self._partials
+        if not isinstance(truncate, bool):
+            raise SpecError(f"`truncate` must be True or False; got {truncate!r:.60}")
+        return self._truncated_partials if truncate else self._partials
 
     @cached_property
     def _partials(self) -> dict:
@@ -388,6 +443,76 @@ class CellSpec:
                 out[(name, sym.name)] = partial = expr.diff(sym)
                 check_tree(partial, f"cell {self.name!r}: d{name}/d{sym.name}")
         return out
+
+    @cached_property
+    def _truncated_partials(self) -> dict:
+        tr = self.truncation()
+        d = self.derivation
+        out = dict(self._partials)
+        from .parse import check_tree
+
+        for name, expr in zip(self.state, tr.outputs):
+            for sym in d.prev.values():
+                partial = expr.diff(sym).xreplace(tr.stops)
+                check_tree(partial, f"cell {self.name!r}: truncated d{name}/d{sym.name}")
+                out[(name, sym.name)] = partial
+        return out
+
+    def truncation(self) -> Truncation:
+        """The equations as the 1997 truncated gradient differentiates them (cached).
+
+        Raises
+        ------
+        SpecError
+            For two-stage cells: their recurrent input mixes the previous state with the
+            current step's gates before the recurrent weights, and the 1997 scheme has no
+            such thing to truncate.
+
+        Examples
+        --------
+        >>> from gradflow import cells
+        >>> cells.get("lstm-peephole").truncation().net_input
+        ('i', 'f', 'g', 'o')
+        """
+        if self.stage2:
+            raise SpecError(
+                f"cell {self.name!r} is a two-stage cell (its recurrent input "
+                f"{self.recurrent_input!r} is computed before the recurrent weights); the "
+                "truncated gradient is defined for one-stage cells, whose net inputs read "
+                "only h_{t-1} (rnn, lstm, gru ...)")
+        return self._truncation
+
+    @cached_property
+    def _truncation(self) -> Truncation:
+        import sympy
+
+        d = self.derivation
+        nets = set(d.ax.values()) | set(d.ah.values())
+        prev = set(d.prev.values())
+        by_symbol = {sym: lhs for lhs, sym in d.symbols.items()}
+        net_input = tuple(lhs for lhs, expr in d.definitions.items() if expr.free_symbols & nets)
+        stops, made, full = {}, {}, {}
+
+        def stopped(sym, value):
+            if sym not in made:
+                made[sym] = copy = sympy.Symbol(f"{sym.name}__stopped", real=True)
+                stops[copy] = value
+            return made[sym]
+
+        for lhs, expr in d.definitions.items():
+            repl = {}
+            for sym in expr.free_symbols:
+                if lhs in net_input and sym in prev:
+                    repl[sym] = stopped(sym, sym)
+                elif sym in by_symbol:
+                    other = by_symbol[sym]
+                    if lhs in net_input and other not in net_input:
+                        repl[sym] = stopped(sym, d.full[other])
+                    else:
+                        repl[sym] = full[other]
+            full[lhs] = expr.xreplace(repl)
+        outputs = tuple(full[s] for s in self.state)
+        return Truncation(stops, full, outputs, net_input)
 
     def compact(self, expr):
         """Rewrite `expr` with the equations' own names (``f`` for ``sigmoid(ax_f + ah_f)``)."""
@@ -444,7 +569,8 @@ class CellSpec:
         )
 
     # ------------------------------------------------------------------ Jacobians
-    def jacobian(self, hidden_size: int | None = None, *, input_size: int | None = None, wrt: str = "state"):
+    def jacobian(self, hidden_size: int | None = None, *, input_size: int | None = None,
+                 wrt: str = "state", truncate: bool = False):
         """The one-step Jacobian of the state map.
 
         Parameters
@@ -460,14 +586,36 @@ class CellSpec:
         wrt : {"state", "x"}
             Differentiate with respect to the previous state (all components stacked in
             ``state`` order) or the input ``x_t``.
+        truncate : bool
+            The Jacobian the 1997 truncated gradient uses (see :meth:`truncation`): no
+            path through the recurrent weights, and the net inputs' dependence on the
+            previous state stopped.  For the 1997 cell ``∂c_t/∂c_{t-1}`` is then the
+            identity and every block with respect to ``h_{t-1}`` is zero.  The Jacobian
+            with respect to ``x_t`` is the same either way.
+
+        Examples
+        --------
+        >>> from gradflow import cells
+        >>> J = cells.get("lstm1997").jacobian(truncate=True)
+        >>> J[("c", "c")], J[("c", "h")]
+        (dc/dc: I, dc/dh: 0)
+        >>> cells.get("lstm1997").jacobian(2, truncate=True)[2:, 2:]
+        Matrix([
+        [1, 0],
+        [0, 1]])
         """
         from .jacobian import explicit_jacobian, symbolic_jacobian
 
         if not isinstance(wrt, str) or wrt not in ("state", "x"):
             raise SpecError(f"`wrt` must be 'state' or 'x'; got {wrt!r}")
+        if not isinstance(truncate, bool):
+            raise SpecError(f"`truncate` must be True or False; got {truncate!r:.60}")
+        if truncate:
+            self.truncation()  # refuses two-stage cells, naming them
         if hidden_size is None:
-            return symbolic_jacobian(self, wrt=wrt)
-        return explicit_jacobian(self, hidden_size, input_size=input_size, wrt=wrt)
+            return symbolic_jacobian(self, wrt=wrt, truncate=truncate)
+        return explicit_jacobian(self, hidden_size, input_size=input_size, wrt=wrt,
+                                 truncate=truncate)
 
 
 def _latex_ident(name: str) -> str:

@@ -1,10 +1,11 @@
 """Training cells on the long-lag tasks, on gradflow's own kernels (no deep-learning
 framework).
 
-A :class:`Model` is a :class:`~gradflow.Cell` with a linear readout; :func:`train` runs
-minibatch BPTT with :class:`Adam` or :class:`SGD`, clipping by global norm, early
-stopping on the task's own criterion (the 1997 rule: the last ``window`` training
-sequences all correct) and a test on fresh sequences.  The history keeps loss, accuracy,
+A :class:`Model` is a :class:`~gradflow.Cell` with a linear readout (or logistic output
+units); :class:`BlockNet` is the 1997 network of memory cell blocks.  :func:`train` runs
+minibatch BPTT (or the 1997 truncated gradient) with :class:`Adam` or :class:`SGD`,
+clipping by global norm, early stopping on the task's own criterion (the 1997 rule: the
+last ``window`` training sequences all correct) and a test on fresh sequences.  The history keeps loss, accuracy,
 the gradient norm of every update and, at a few points during training, the gradient
 norm ``‖∂L/∂h_{T-lag}‖`` against the lag.
 
@@ -20,6 +21,7 @@ norm ``‖∂L/∂h_{T-lag}‖`` against the lag.
 from __future__ import annotations
 
 from . import tasks as tasks
+from .blocks import BlockNet as BlockNet
 from .loop import Model as Model
 from .loop import TrainResult as TrainResult
 from .loop import evaluate as evaluate
@@ -29,6 +31,7 @@ from .loop import train as train
 from .losses import Readout as Readout
 from .losses import loss_fn as loss_fn
 from .losses import mse_loss as mse_loss
+from .losses import sse_loss as sse_loss
 from .losses import xent_loss as xent_loss
 from .optim import SGD as SGD
 from .optim import Adam as Adam
@@ -37,6 +40,7 @@ from .optim import global_norm as global_norm
 from .probe import lag_curve as lag_curve
 from .probe import state_gradient_log10_norms as state_gradient_log10_norms
 
-__all__ = ["recipe", "Model", "TrainResult", "train", "evaluate", "initial_biases", "SGD", "Adam", "Readout",
-           "clip_by_global_norm", "global_norm", "loss_fn", "mse_loss", "xent_loss",
+__all__ = ["recipe", "Model", "BlockNet", "TrainResult", "train", "evaluate", "initial_biases", "SGD",
+           "Adam", "Readout", "clip_by_global_norm", "global_norm", "loss_fn", "mse_loss", "xent_loss",
+           "sse_loss",
            "lag_curve", "state_gradient_log10_norms"]

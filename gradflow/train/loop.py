@@ -16,7 +16,7 @@ from .. import _validate as check
 from .._display import Displayed
 from ..cell import as_cell
 from ..errors import InvalidArgumentError, NonFiniteError
-from .losses import Readout, loss_fn
+from .losses import Readout, loss_fn, sigmoid
 from .optim import clip_by_global_norm, make_optimizer
 from .probe import lag_curve, state_gradient_log10_norms
 from .tasks import Task
@@ -26,7 +26,7 @@ __all__ = ["Model", "TrainResult", "train", "evaluate", "initial_biases", "recip
 
 
 class Model:
-    """A cell with a linear readout: ``out_t = h_t W^T + b``.
+    """A cell with a readout: ``out_t = h_t W^T + b``.
 
     Parameters
     ----------
@@ -34,37 +34,61 @@ class Model:
     output_size : int
     seed : int, optional
         Seed of the readout's initialisation.
+    output : {"linear", "sigmoid"}
+        ``"linear"``: the outputs are the readout's values and the loss is the task's own
+        (``task.loss``: MSE, or cross-entropy of their softmax).  ``"sigmoid"``: logistic
+        output units ``σ(out_t)`` with the squared error of Hochreiter & Schmidhuber
+        (1997) for every task (:func:`~gradflow.train.sse_loss`).
+    shortcut : bool
+        The outputs also read the input ``x_t`` (``readout.input``).
     """
 
-    def __init__(self, cell, output_size: int, *, seed=None):
+    def __init__(self, cell, output_size: int, *, seed=None, output: str = "linear",
+                 shortcut: bool = False):
         self.cell = cell
-        self.readout = Readout(cell.hidden_size, output_size, seed=seed, dtype=cell.dtype)
+        self.output = check.choice("output", output, ("linear", "sigmoid"))
+        shortcut = check.flag("shortcut", shortcut)
+        self.readout = Readout(cell.hidden_size, output_size, seed=seed, dtype=cell.dtype,
+                               input_size=cell.input_size if shortcut else None)
 
     @property
     def params(self) -> dict:
-        """Every trainable array by name (cell params, then ``readout.weight``, ``readout.bias``);
-        the arrays are the live ones, so an in-place update trains the model."""
+        """Every trainable array by name (cell params, then ``readout.weight``, ``readout.bias``
+        and, with the shortcut, ``readout.input``); the arrays are the live ones, so an
+        in-place update trains the model."""
         p = dict(self.cell.params)
         p.update({f"readout.{k}": v for k, v in self.readout.params.items()})
         return p
 
     def forward(self, x: np.ndarray):
-        """``x`` (T, B, D) → (trace, outputs (T, B, K))."""
+        """``x`` (T, B, D) → (trace, outputs (T, B, K)): the readout's values, before the
+        logistic function of ``output="sigmoid"`` (see :meth:`predictions`)."""
         trace = self.cell.forward(x)
-        return trace, self.readout.forward(trace.h)
+        return trace, self.readout.forward(trace.h, trace.x)
 
-    def gradients(self, trace, dout: np.ndarray) -> dict:
-        """Gradients of every parameter (keys of :attr:`params`) from dL/d(outputs) (T, B, K)."""
-        rg, dh = self.readout.backward(trace.h, dout)
-        grads = dict(self.cell.backward(trace, dh=dh).params)
+    def predictions(self, out: np.ndarray) -> np.ndarray:
+        """What the outputs mean: ``out`` itself (linear) or ``σ(out)`` (sigmoid)."""
+        return sigmoid(out) if self.output == "sigmoid" else out
+
+    def loss_name(self, task: Task) -> str:
+        """The loss this model trains with on `task` (``"sse"`` for sigmoid outputs)."""
+        return "sse" if self.output == "sigmoid" else task.loss
+
+    def gradients(self, trace, dout: np.ndarray, *, truncate: bool = False) -> dict:
+        """Gradients of every parameter (keys of :attr:`params`) from dL/d(outputs) (T, B, K);
+        with `truncate`, the cell's truncated gradient (see :meth:`gradflow.Cell.backward`)."""
+        rg, dh = self.readout.backward(trace.h, dout, trace.x)
+        grads = dict(self.cell.backward(trace, dh=dh, truncate=truncate).params)
         grads.update({f"readout.{k}": v for k, v in rg.items()})
         return grads
 
-    def loss_and_gradients(self, task: Task, batch) -> tuple[float, np.ndarray, dict]:
+    def loss_and_gradients(self, task: Task, batch, *, truncate: bool = False
+                           ) -> tuple[float, np.ndarray, dict]:
         """(loss, outputs (T, B, K), gradients) for one batch."""
         trace, out = self.forward(batch.x.astype(self.cell.dtype, copy=False))
-        loss, dout = loss_fn(task.loss)(out, batch.y.astype(out.dtype, copy=False), batch.mask)
-        return loss, out, self.gradients(trace, dout)
+        loss, dout = loss_fn(self.loss_name(task))(out, batch.y.astype(out.dtype, copy=False),
+                                                   batch.mask)
+        return loss, out, self.gradients(trace, dout, truncate=truncate)
 
 
 @dataclass(repr=False)
@@ -145,7 +169,8 @@ def _probe(model: Model, task: Task, batch) -> np.ndarray:
 def train(cell, task, *, batch_size: int = 32, max_sequences: int = 100_000,
           optimizer="adam", lr: float = 0.01, clip: float | None = 1.0, seed: int = 0,
           window: int = 2000, test_size: int = 2560, probes: int = 10, probe_size: int = 16,
-          max_seconds: float | None = None, verbose: bool = True) -> TrainResult:
+          max_seconds: float | None = None, verbose: bool = True,
+          truncate: bool = False) -> TrainResult:
     """Train `cell` with a linear readout on `task` until it is solved or the budget ends.
 
     Parameters
@@ -179,6 +204,9 @@ def train(cell, task, *, batch_size: int = 32, max_sequences: int = 100_000,
         A wall-time budget as well.
     verbose : bool
         Show a progress bar (only on a terminal).
+    truncate : bool
+        Train with the truncated gradient of Hochreiter & Schmidhuber (1997) instead of
+        full backpropagation through time (see :meth:`gradflow.Cell.backward`).
 
     Returns
     -------
@@ -204,6 +232,9 @@ def train(cell, task, *, batch_size: int = 32, max_sequences: int = 100_000,
     window = check.positive_int("window", window)
     probes = check.positive_int("probes", probes, minimum=0)
     seed = check.positive_int("seed", seed, minimum=0)
+    truncate = check.flag("truncate", truncate)
+    if truncate:
+        cell.spec.truncation()  # refuses two-stage cells before any training
     opt = make_optimizer(optimizer, lr)
     model = Model(cell, task.output_size, seed=np.random.default_rng([seed, 4]))
     params = model.params
@@ -230,7 +261,7 @@ def train(cell, task, *, batch_size: int = 32, max_sequences: int = 100_000,
             probe_curves.append(_probe(model, task, probe_batch))
             probe_time += time.perf_counter() - tp
         batch = task.batch(batch_size, data)
-        loss, out, grads = model.loss_and_gradients(task, batch)
+        loss, out, grads = model.loss_and_gradients(task, batch, truncate=truncate)
         if not math.isfinite(loss):
             raise NonFiniteError(f"training loss became {loss} at update {step} "
                                  f"(after {seen} sequences); lower `lr` or clip", step=step,
@@ -272,7 +303,7 @@ def train(cell, task, *, batch_size: int = 32, max_sequences: int = 100_000,
     settings = {"cell": cell.spec.name, "hidden_size": cell.hidden_size, "task": task.name,
                 "task_options": task.options(), "batch_size": batch_size,
                 "max_sequences": max_sequences, "optimizer": optimizer if isinstance(optimizer, str) else type(optimizer).__name__,
-                "lr": lr, "clip": clip, "seed": seed, "window": window,
+                "lr": lr, "clip": clip, "seed": seed, "window": window, "truncate": truncate,
                 "parameters": int(sum(v.size for v in params.values()))}
     return TrainResult(model, task, solved, seen, wall, test, history, settings)
 

@@ -20,7 +20,16 @@ Tasks (see :func:`names`, :func:`get`):
     Memorise 10 symbols over a lag of T; memoryless baseline cross-entropy
     ``10 ln 8 / (T + 20)``.
 ``long-lag``
-    1997 Exp. 2a: the noise-free sequences (y, a1 .. a_{p-1}, y) / (x, a1 .. a_{p-1}, x).
+    1997 Exp. 2a: the noise-free sequences (y, a1 .. a_{p-1}, y) / (x, a1 .. a_{p-1}, x);
+    Exp. 2b with ``random=True`` (the middle symbols random).
+``distractors``
+    1997 Exp. 2c: remember the second symbol over at least q random distractor symbols
+    (p of them) until a trigger.
+``two-sequence``
+    1997 Exp. 3a/3b/3c: Bengio et al.'s 2-sequence problem, noise and signal on one
+    input line (noise on the signal too, or noisy real-valued targets).
+``multiplication``
+    1997 Exp. 5: like ``adding``, with values in [0, 1] and the product as target.
 ``reber``
     The embedded Reber grammar (1997 Exp. 1): predict the next symbol(s).
 
@@ -42,7 +51,7 @@ from .. import _validate as check
 from ..errors import InvalidArgumentError
 
 __all__ = ["Batch", "Task", "get", "names", "Adding", "AddingUniform", "TemporalOrder",
-           "Copy", "LongLag", "EmbeddedReber"]
+           "Copy", "LongLag", "Distractors", "TwoSequence", "Multiplication", "EmbeddedReber"]
 
 
 @dataclass
@@ -60,12 +69,17 @@ class Batch:
         Where the loss applies.
     lengths : ndarray, shape (B,), int64
         Each sequence's length.
+    expected : ndarray, shape (T, B, K), float64, or None
+        Tasks with noisy targets (``two-sequence`` with ``noisy_target=True``): the
+        noise-free target, which a perfect net outputs and the criterion compares with.
+        None for the others.
     """
 
     x: np.ndarray
     y: np.ndarray
     mask: np.ndarray
     lengths: np.ndarray
+    expected: np.ndarray | None = None
 
     @property
     def size(self) -> int:
@@ -189,30 +203,48 @@ class Adding(Task):
         return {"length": self.length, "variable_length": self.variable_length, "tolerance": self.tolerance}
 
     def _make(self, B, rng):
-        T, Tm = self.length, self.max_length
-        lengths = rng.integers(T, Tm + 1, size=B) if self.variable_length else np.full(B, T)
-        x = np.zeros((Tm, B, 2))
+        x, lengths, first, second = _marked_pairs(self, B, rng, -1.0, 1.0, 0.0)
+        Tm = self.max_length
+        cols = np.arange(B)
         y = np.zeros((Tm, B, 1))
         mask = np.zeros((Tm, B), dtype=bool)
-        for b in range(B):
-            L = int(lengths[b])
-            x[:L, b, 0] = rng.uniform(-1.0, 1.0, size=L)
-            x[0, b, 1] = -1.0
-            x[L - 1, b, 1] = -1.0
-            i1 = int(rng.integers(0, 10))
-            others = [k for k in range(T // 2 - 1) if k != i1]
-            i2 = int(others[rng.integers(0, len(others))])
-            if 0 in (i1, i2):
-                x[0, b, 0] = 0.0
-            x[i1, b, 1] = 1.0
-            x[i2, b, 1] = 1.0
-            y[L - 1, b, 0] = 0.5 + (x[i1, b, 0] + x[i2, b, 0]) / 4.0
-            mask[L - 1, b] = True
-        return Batch(x, y, mask, lengths.astype(np.int64))
+        y[lengths - 1, cols, 0] = 0.5 + (x[first, cols, 0] + x[second, cols, 0]) / 4.0
+        mask[lengths - 1, cols] = True
+        return Batch(x, y, mask, lengths)
 
     def correct(self, out, batch):
         err = np.abs(out[..., 0] - batch.y[..., 0])
         return _all_masked(err < self.tolerance, batch.mask)
+
+
+def _marked_pairs(task, B, rng, low, high, first_value):
+    """The inputs of the adding and multiplication problems (1997 Exp. 4 and 5): pairs
+    (value in U[low, high], marker); one of the first ten pairs and one more of the first
+    ``T/2 - 1`` marked 1, the first and last pairs -1 unless marked 1, and the value of the
+    first pair set to `first_value` when it is marked.  Returns ``x (Tm, B, 2)``, the
+    lengths (B,) and the two marked positions (B,) each."""
+    T, Tm = task.length, task.max_length
+    lengths = (rng.integers(T, Tm + 1, size=B) if task.variable_length
+               else np.full(B, T)).astype(np.int64)
+    x = np.zeros((Tm, B, 2))
+    first = np.empty(B, dtype=np.int64)
+    second = np.empty(B, dtype=np.int64)
+    n = T // 2 - 1
+    for b in range(B):
+        L = int(lengths[b])
+        x[:L, b, 0] = rng.uniform(low, high, size=L)
+        x[0, b, 1] = -1.0
+        x[L - 1, b, 1] = -1.0
+        i1 = int(rng.integers(0, 10))
+        # one of the positions < n other than i1
+        k = int(rng.integers(0, n - 1 if i1 < n else n))
+        i2 = k + (k >= i1) if i1 < n else k
+        if 0 in (i1, i2):
+            x[0, b, 0] = first_value
+        x[i1, b, 1] = 1.0
+        x[i2, b, 1] = 1.0
+        first[b], second[b] = i1, i2
+    return x, lengths, first, second
 
 
 def _adding_chance(tol: float) -> float:
@@ -229,6 +261,50 @@ _PAPER_ADDING = {
     500: {"wrong": 0, "test": 2560, "sequences": 209_000},
     1000: {"wrong": 1, "test": 2560, "sequences": 853_000},
 }
+
+
+class Multiplication(Adding):
+    """The multiplication problem, Hochreiter & Schmidhuber 1997, Exp. 5.
+
+    As :class:`Adding`, but the values are uniform in [0, 1], the value of the first pair
+    is set to 1.0 when that pair is marked, and the target at the last step is the product
+    ``X1 * X2``.  A sequence is correct if ``|error| < tolerance`` (0.04).  Predicting the
+    mean target gives an MSE of about 0.05.
+    """
+
+    name = "multiplication"
+    stop_loss = 0.01
+
+    def __init__(self, length: int = 100, *, variable_length: bool = True, tolerance: float = 0.04):
+        super().__init__(length, variable_length=variable_length, tolerance=tolerance)
+        n = self.length // 2 - 1
+        p0 = 0.1 + sum(0.1 / (n - (i1 < n)) for i1 in range(1, 10))
+        # X1 X2 with X1 = 1 when the first pair is marked: a mixture of U[0, 1] (p0) and the
+        # product of two uniforms, whose density is -ln z on (0, 1)
+        mean = p0 / 2 + (1 - p0) / 4
+        second = p0 / 3 + (1 - p0) / 9
+        tol = self.tolerance
+
+        def cdf(z):           # P(X1 X2 <= z) for two independent U[0, 1]
+            z = min(max(z, 0.0), 1.0)
+            return 0.0 if z == 0.0 else z - z * math.log(z)
+
+        lo, hi = mean - tol, mean + tol
+        hit = p0 * (min(hi, 1.0) - max(lo, 0.0)) + (1 - p0) * (cdf(hi) - cdf(lo))
+        self.chance = {"loss": second - mean ** 2, "accuracy": hit,
+                       "note": "always output the mean target"}
+        self.paper = ({"wrong": 14, "test": 2560, "sequences": 1_273_000}
+                      if self.length == 100 and self.variable_length else None)
+
+    def _make(self, B, rng):
+        x, lengths, first, second = _marked_pairs(self, B, rng, 0.0, 1.0, 1.0)
+        Tm = self.max_length
+        cols = np.arange(B)
+        y = np.zeros((Tm, B, 1))
+        mask = np.zeros((Tm, B), dtype=bool)
+        y[lengths - 1, cols, 0] = x[first, cols, 0] * x[second, cols, 0]
+        mask[lengths - 1, cols] = True
+        return Batch(x, y, mask, lengths)
 
 
 class AddingUniform(Task):
@@ -394,37 +470,53 @@ class Copy(Task):
 
 
 class LongLag(Task):
-    """The noise-free long time lag task, Hochreiter & Schmidhuber 1997, Exp. 2a.
+    """The long time lag task, Hochreiter & Schmidhuber 1997, Exp. 2a (``random=False``)
+    and 2b (``random=True``).
 
-    ``p + 1`` symbols one-hot (``a_1 .. a_{p-1}`` = 0 .. p-2, ``x`` = p-1, ``y`` = p); the
-    sequences ``(y, a_1, ..., a_{p-1}, y)`` and ``(x, a_1, ..., a_{p-1}, x)`` are equally
-    likely.  At each of the p steps the net predicts the next symbol; only the last
-    prediction needs memory, over a lag of p.  A sequence is correct when every step's
-    most probable class is the next symbol.  Without memory: cross-entropy ``ln 2 / p``
-    (perfect on the deterministic steps, a coin flip at the end), half the sequences.
+    ``p + 1`` symbols one-hot (``a_1 .. a_{p-1}`` = 0 .. p-2, ``x`` = p-1, ``y`` = p).
+    Exp. 2a: the sequences ``(y, a_1, ..., a_{p-1}, y)`` and ``(x, a_1, ..., a_{p-1}, x)``,
+    equally likely.  Exp. 2b: the middle ``p - 1`` symbols are drawn at random from
+    ``a_1 .. a_{p-1}``, so only the last symbol is predictable.  At each of the p steps the
+    net predicts the next symbol; only the last prediction needs memory, over a lag of p.
+    A sequence is correct when every predictable step's most probable class is the next
+    symbol (2a: every step; 2b: the last).  Without memory, 2a: cross-entropy
+    ``ln 2 / p`` (perfect on the deterministic steps, a coin flip at the end), half the
+    sequences.
     """
 
     name = "long-lag"
     loss = "xent"
     stop_loss = 0.01
 
-    def __init__(self, length: int = 100):
+    def __init__(self, length: int = 100, *, random: bool = False):
         self.length = self.max_length = _option("length", length, "int", low=2)
+        self.random = check.flag("random", random)
         p = self.length
         self.input_size = self.output_size = p + 1
-        self.chance = {"loss": math.log(2) / p, "accuracy": 0.5,
-                       "note": "the deterministic steps right, a coin flip at the last"}
-        self.paper = {"wrong": None, "test": None, "sequences": 5_040} if p == 100 else None
+        if self.random:
+            # uniform guesses over the p - 1 symbols in the middle, a coin flip at the end
+            loss = ((p - 1) * math.log(p - 1) + math.log(2)) / p if p > 1 else math.log(2)
+            self.stop_loss = loss + 0.01
+            self.chance = {"loss": loss, "accuracy": 0.5,
+                           "note": "uniform guesses in the middle, a coin flip at the last step"}
+            self.paper = {"wrong": None, "test": None, "sequences": 5_680} if p == 100 else None
+        else:
+            self.chance = {"loss": math.log(2) / p, "accuracy": 0.5,
+                           "note": "the deterministic steps right, a coin flip at the last"}
+            self.paper = {"wrong": None, "test": None, "sequences": 5_040} if p == 100 else None
 
     def options(self):
-        return {"length": self.length}
+        return {"length": self.length, "random": self.random}
 
     def _make(self, B, rng):
         p = self.length
         first = np.where(rng.integers(0, 2, size=B) == 1, p, p - 1)
         seq = np.empty((p + 1, B), dtype=np.int64)
         seq[0] = first
-        seq[1:p] = np.arange(p - 1)[:, None]
+        if self.random:
+            seq[1:p] = rng.integers(0, p - 1, size=(p - 1, B))
+        else:
+            seq[1:p] = np.arange(p - 1)[:, None]
         seq[p] = first
         x = np.zeros((p, B, p + 1))
         y = np.zeros((p, B, p + 1))
@@ -435,7 +527,167 @@ class LongLag(Task):
 
     def correct(self, out, batch):
         ok = out.argmax(axis=-1) == batch.y.argmax(axis=-1)
+        if self.random:
+            return ok[-1]
         return _all_masked(ok, batch.mask)
+
+
+class Distractors(Task):
+    """Very long time lags without local regularities, Hochreiter & Schmidhuber 1997,
+    Exp. 2c.
+
+    ``p + 4`` symbols one-hot: the distractors ``a_1 .. a_p`` (0 .. p-1), the trigger
+    ``e`` (p), ``b`` (p+1), ``x`` (p+2) and ``y`` (p+3).  A sequence is ``b``, then ``x`` or
+    ``y`` (equally likely), then ``q`` random distractors, then more random distractors
+    while a coin with probability 9/10 says so, then ``e``; at ``e`` the net must name the
+    second symbol (2 outputs, x and y): it stores it for at least ``q + 1`` steps.  The
+    sequence (without its final, predicted symbol) has ``q + k + 3`` steps, k geometric
+    (mean 9): the mean length of the paper's sequences, counting the final symbol, is
+    ``q + 13`` (the paper prints q + 14, though its own sum gives q + 13).  k is capped at
+    250 (a chance of 0.9**250 ≈ 4e-12); a batch is padded to its longest sequence.
+    Correct if the most probable output is the second symbol; the paper's criterion, an
+    absolute error below 0.2 on both outputs, is stricter.  Without memory: a coin flip,
+    cross-entropy ln 2.
+    """
+
+    name = "distractors"
+    loss = "xent"
+    stop_loss = 0.05
+    output_size = 2
+    MAX_EXTRA = 250
+
+    def __init__(self, length: int = 100, *, distractors: int | None = None):
+        self.length = _option("length", length, "int", low=1)
+        p = self.length if distractors is None else distractors
+        self.distractors = _option("distractors", p, "int", low=1)
+        self.input_size = self.distractors + 4
+        self.max_length = self.length + 3 + self.MAX_EXTRA
+        self.chance = {"loss": math.log(2), "accuracy": 0.5, "note": "a coin flip"}
+        self.paper = ({"wrong": None, "test": None, "sequences": _PAPER_2C[(self.length, self.distractors)]}
+                      if (self.length, self.distractors) in _PAPER_2C else None)
+
+    def options(self):
+        return {"length": self.length, "distractors": self.distractors}
+
+    def _make(self, B, rng):
+        q, p = self.length, self.distractors
+        extra = np.minimum(rng.geometric(0.1, size=B) - 1, self.MAX_EXTRA)
+        lengths = (q + extra + 3).astype(np.int64)
+        Tm = int(lengths.max())
+        which = rng.integers(0, 2, size=B)            # 0: x, 1: y
+        x = np.zeros((Tm, B, p + 4))
+        y = np.zeros((Tm, B, 2))
+        mask = np.zeros((Tm, B), dtype=bool)
+        for b in range(B):
+            L = int(lengths[b])
+            sym = np.empty(L, dtype=np.int64)
+            sym[0], sym[1] = p + 1, p + 2 + which[b]
+            sym[2:L - 1] = rng.integers(0, p, size=L - 3)
+            sym[L - 1] = p
+            x[np.arange(L), b, sym] = 1.0
+            y[L - 1, b, which[b]] = 1.0
+            mask[L - 1, b] = True
+        return Batch(x, y, mask, lengths)
+
+    def correct(self, out, batch):
+        ok = out.argmax(axis=-1) == batch.y.argmax(axis=-1)
+        return _all_masked(ok, batch.mask)
+
+
+#: Hochreiter & Schmidhuber 1997, Table 3 (Exp. 2c): (q, p) -> mean training sequences
+#: until success (20 trials each)
+_PAPER_2C = {(50, 50): 30_000, (100, 100): 31_000, (200, 200): 33_000, (500, 500): 38_000,
+             (1000, 1000): 49_000, (1000, 500): 49_000, (1000, 200): 75_000,
+             (1000, 100): 135_000, (1000, 50): 203_000}
+
+
+class TwoSequence(Task):
+    """Noise and signal on the same input line: Bengio et al.'s (1994) 2-sequence problem
+    as Hochreiter & Schmidhuber 1997 pose it, Exp. 3a, 3b (``noisy_signal=True``) and 3c
+    (``noisy_target=True``).
+
+    One input line.  Two classes, equally likely; the first ``n`` values are 1.0 (class 1)
+    or -1.0 (class 2), the rest Gaussian noise of mean 0 and variance 0.2; lengths uniform
+    in ``[T, T + T/10]``.  3b adds the same noise to the first ``n`` values.  The target at
+    the last step is 1.0 for class 1 and 0.0 for class 2; correct if the absolute error is
+    below 0.2.  3c: targets 0.2 (class 1) and 0.8 (class 2) plus Gaussian noise of variance
+    0.1; the net must learn the expected target, and a sequence is correct if its output
+    is within 0.1 of the noise-free target (``batch.expected``).
+    """
+
+    name = "two-sequence"
+    loss = "mse"
+    stop_loss = 0.01
+    input_size = 1
+    output_size = 1
+    NOISE = 0.2          # variance of the input noise
+    TARGET_NOISE = 0.1   # variance of the target noise (3c)
+
+    def __init__(self, length: int = 100, *, n: int = 3, noisy_signal: bool = False,
+                 noisy_target: bool = False):
+        self.length = _option("length", length, "int", low=4)
+        self.n = _option("n", n, "int", low=1, high=self.length - 1)
+        self.noisy_signal = check.flag("noisy_signal", noisy_signal)
+        self.noisy_target = check.flag("noisy_target", noisy_target)
+        self.max_length = self.length + self.length // 10
+        self.tolerance = 0.1 if self.noisy_target else 0.2
+        if self.noisy_target:
+            self.targets = (0.2, 0.8)
+            self.stop_loss = self.TARGET_NOISE + 0.01
+            self.chance = {"loss": 0.09 + self.TARGET_NOISE, "accuracy": 0.0,
+                           "note": "always output 0.5 (the mean target); the noise alone "
+                                   f"costs {self.TARGET_NOISE}"}
+        else:
+            self.targets = (1.0, 0.0)
+            self.chance = {"loss": 0.25, "accuracy": 0.0,
+                           "note": "always output 0.5 (the mean target)"}
+        variant = "c" if self.noisy_target else ("b" if self.noisy_signal else "a")
+        self.paper = _PAPER_3.get((variant, self.length, self.n))
+
+    def options(self):
+        return {"length": self.length, "n": self.n, "noisy_signal": self.noisy_signal,
+                "noisy_target": self.noisy_target}
+
+    def _make(self, B, rng):
+        T, Tm, n = self.length, self.max_length, self.n
+        lengths = rng.integers(T, Tm + 1, size=B).astype(np.int64)
+        cls = rng.integers(0, 2, size=B)                 # 0: class 1, 1: class 2
+        sd = math.sqrt(self.NOISE)
+        x = np.zeros((Tm, B, 1))
+        y = np.zeros((Tm, B, 1))
+        clean = np.zeros((Tm, B, 1))
+        mask = np.zeros((Tm, B), dtype=bool)
+        for b in range(B):
+            L = int(lengths[b])
+            x[:L, b, 0] = rng.normal(0.0, sd, size=L)
+            signal = 1.0 if cls[b] == 0 else -1.0
+            if self.noisy_signal:
+                x[:n, b, 0] += signal
+            else:
+                x[:n, b, 0] = signal
+            target = self.targets[cls[b]]
+            clean[L - 1, b, 0] = target
+            y[L - 1, b, 0] = target + (rng.normal(0.0, math.sqrt(self.TARGET_NOISE))
+                                       if self.noisy_target else 0.0)
+            mask[L - 1, b] = True
+        return Batch(x, y, mask, lengths, expected=clean if self.noisy_target else None)
+
+    def correct(self, out, batch):
+        target = batch.expected if batch.expected is not None else batch.y
+        return _all_masked(np.abs(out[..., 0] - target[..., 0]) < self.tolerance, batch.mask)
+
+
+#: Hochreiter & Schmidhuber 1997, Tables 4-6 (Exp. 3a/3b/3c): (variant, T, N) -> test
+#: sequences wrong (the fraction of 2,560 times 2,560), and training sequences until the
+#: stopping criterion ST2 (3a/3b) or the criterion of 3c held (means of 10 trials)
+_PAPER_3 = {("a", 100, 3): {"wrong": round(0.000195 * 2560, 1), "test": 2560, "sequences": 39_850},
+            ("a", 100, 1): {"wrong": round(0.000117 * 2560, 1), "test": 2560, "sequences": 64_330},
+            ("a", 1000, 3): {"wrong": round(0.000078 * 2560, 1), "test": 2560, "sequences": 452_460},
+            ("b", 100, 3): {"wrong": round(0.00828 * 2560, 1), "test": 2560, "sequences": 43_250},
+            ("b", 100, 1): {"wrong": round(0.01500 * 2560, 1), "test": 2560, "sequences": 78_430},
+            ("b", 1000, 1): {"wrong": round(0.01207 * 2560, 1), "test": 2560, "sequences": 485_080},
+            ("c", 100, 3): {"wrong": round(0.00558 * 2560, 1), "test": 2560, "sequences": 269_650},
+            ("c", 100, 1): {"wrong": round(0.00441 * 2560, 1), "test": 2560, "sequences": 565_640}}
 
 
 #: Reber grammar: state -> [(symbol, next state)]; None ends the string.
@@ -500,6 +752,8 @@ class EmbeddedReber(Task):
         return {"max_length": self.max_length}
 
     def strings(self, n: int, rng) -> list[str]:
+        """`n` embedded Reber strings (``"BTBTXSETE"`` ...) of at most ``max_length + 1``
+        symbols, from `rng` (a numpy Generator)."""
         out = []
         while len(out) < n:
             inner = reber_string(rng)
@@ -510,7 +764,37 @@ class EmbeddedReber(Task):
         return out
 
     def _make(self, B, rng):
-        strs = self.strings(B, rng)
+        return self._batch(self.strings(B, rng))
+
+    def batch_of(self, strs) -> Batch:
+        """The batch of the given strings (from :meth:`strings`): a fixed training or test
+        set, as the paper's 256 + 256 strings.
+
+        Raises
+        ------
+        InvalidArgumentError
+            For a string that is not an embedded Reber string of at most
+            ``max_length + 1`` symbols.
+        """
+        strs = list(strs)
+        for s in strs:
+            ok = (isinstance(s, str) and 5 <= len(s) <= self.max_length + 1 and s[:2] in ("BT", "BP")
+                  and s[-2:] == s[1] + "E")
+            if ok:
+                try:
+                    ok = _reber_legal(s[2:-2])[-1] == set()
+                except (KeyError, IndexError):
+                    ok = False
+            if not ok:
+                raise InvalidArgumentError(
+                    f"`strs` holds {s!r:.60}, which is not an embedded Reber string of at most "
+                    f"{self.max_length + 1} symbols (B, T or P, a Reber string, the same T or P, E)")
+        if not strs:
+            raise InvalidArgumentError("`strs` is empty; give at least one string")
+        return self._batch(strs)
+
+    def _batch(self, strs) -> Batch:
+        B = len(strs)
         Tm, idx = self.max_length, {c: k for k, c in enumerate(self.SYMBOLS)}
         x = np.zeros((Tm, B, 7))
         y = np.zeros((Tm, B, 7))
@@ -544,6 +828,9 @@ _REGISTRY = {
     "temporal-order": TemporalOrder,
     "copy": Copy,
     "long-lag": LongLag,
+    "distractors": Distractors,
+    "two-sequence": TwoSequence,
+    "multiplication": Multiplication,
     "reber": EmbeddedReber,
 }
 

@@ -5,6 +5,7 @@
 #   fwd_units(ax, ah1, ah2, sp, prm, sn)          new state from one step's pre-activations
 #   rho_units(ax, ah1, sp, prm, u)                recurrent input of two-stage cells
 #   bwd_units(ax, ah1, ah2, sp, prm, dsn, dax, dah1, dah2, dsp, dprm)
+#   bwd_trunc_units(...)                          the same for the 1997 truncated gradient
 #   rho_bwd_units(ax, ah1, sp, prm, du, dax, dah1, dsp, dprm)
 # and the module constant STAGE2.  Shapes, with S state components, G gates (G1 of them
 # reading h_prev, G2 reading u), P per-unit parameters:
@@ -22,12 +23,27 @@ def _add_bias(a, b):
             a[i, k] += b[k]
 
 
+#: matrices of at most this many entries are multiplied by a vector in a plain loop: for
+#: the few units of the 1997 nets a BLAS call costs several times the arithmetic
+SMALL_MATVEC = 128
+
+
 @njit(**JIT)
 def _matmul(a, b, out):
     """out (B, N) = a (B, K) @ b (K, N) through BLAS; a matrix-vector product when B = 1
-    (a 1-row GEMM would pack the whole of b at every step)."""
+    (a 1-row GEMM would pack the whole of b at every step), in a loop when b is tiny."""
     if a.shape[0] == 1:
-        np.dot(a[0], b, out[0])
+        if b.shape[0] * b.shape[1] <= SMALL_MATVEC:
+            v = a[0]
+            o = out[0]
+            for n in range(b.shape[1]):
+                o[n] = 0.0
+            for k in range(b.shape[0]):
+                vk = v[k]
+                for n in range(b.shape[1]):
+                    o[n] += vk * b[k, n]
+        else:
+            np.dot(a[0], b, out[0])
     else:
         np.dot(a, b, out)
 
@@ -79,7 +95,7 @@ def forward_kernel(ax, bx, w1, b1, w2, b2, prm, states, ah1, ah2, u, sv, lo, hi)
 
 @njit(**JIT)
 def backward_kernel(ax, ah1, ah2, u, states, sv, prm, w1, w2, dh, dsT, dax, dah1, dah2, ds0,
-                    dprm, dbx, dbh, lo, hi):
+                    dprm, dbx, dbh, truncate, lo, hi):
     """Backpropagation through time for the batch rows lo:hi.
 
     dh (T, B, H): dL/dh_t from outside the recurrence; dsT (S, B, H): dL/d(final state).
@@ -88,7 +104,9 @@ def backward_kernel(ax, ah1, ah2, u, states, sv, prm, w1, w2, dh, dsT, dax, dah1
     (P, H) and the bias gradients: dbx (G*H,) += column sums of dax, dbh (G*H,) += those of
     dah1 (unless DAH1_IS_DAX) and dah2.  When DAH1_IS_DAX, bwd_units leaves dah1 alone (it
     equals dax) and dax may be passed as dah1.  sv: the values saved by forward_kernel, or
-    an array with 0 rows (recompute them).
+    an array with 0 rows (recompute them).  truncate (one-stage cells, TRUNCATABLE): the
+    1997 truncated gradient -- the previous state's gradient through bwd_trunc_units alone,
+    none through the recurrent weights (the pre-activations' gradients are the same).
     """
     T = ax.shape[0]
     G1H = ah1.shape[2]
@@ -107,7 +125,13 @@ def backward_kernel(ax, ah1, ah2, u, states, sv, prm, w1, w2, dh, dsT, dax, dah1
         dxt = dax[t, lo:hi]
         d1 = dah1[t, lo:hi]
         d2 = dah2[t, lo:hi]
-        if save:
+        if truncate:
+            if save:
+                bwd_trunc_saved_units(axt, a1, a2, sp, prm, sv[t, lo:hi], ds, dxt, d1, d2, dsp,
+                                      dprm)
+            else:
+                bwd_trunc_units(axt, a1, a2, sp, prm, ds, dxt, d1, d2, dsp, dprm)
+        elif save:
             bwd_saved_units(axt, a1, a2, sp, prm, sv[t, lo:hi], ds, dxt, d1, d2, dsp, dprm)
         else:
             bwd_units(axt, a1, a2, sp, prm, ds, dxt, d1, d2, dsp, dprm)
@@ -115,13 +139,13 @@ def backward_kernel(ax, ah1, ah2, u, states, sv, prm, w1, w2, dh, dsT, dax, dah1
             _matmul(d2, w2, tmp)
             rho_bwd_units(axt, a1, sp, prm, tmp, dxt, d1, dsp, dprm)
             _add_column_sums(dbh[G1H:], d2)
-        if DAH1_IS_DAX:
-            _matmul(dxt, w1, tmp)
-        else:
-            _matmul(d1, w1, tmp)
+        if not DAH1_IS_DAX:
             _add_column_sums(dbh[:G1H], d1)
+        if not truncate:
+            # the path back through the recurrent weights: h_{t-1} W_hh^T
+            _matmul(dxt if DAH1_IS_DAX else d1, w1, tmp)
+            dsp[0] += tmp
         _add_column_sums(dbx, dxt)
-        dsp[0] += tmp
         ds, dsp = dsp, ds
     ds0[:, lo:hi] = ds
 
