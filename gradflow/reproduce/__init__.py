@@ -166,7 +166,9 @@ def reproduce(name: str = "hochreiter1997", *, exp=None, models=None, trials: in
         Trials per experiment and model; default the paper's number for each experiment.
     budget : float
         A trial that has not met the stopping rule after ``budget`` times the paper's mean
-        number of training sequences counts as failed.
+        number of training sequences counts as failed (the paper's own module says how it
+        counts: :func:`gradflow.reproduce.hochreiter1997.budget_of` adds the 10,000 correct
+        sequences that Exp. 2's rule waits for).
     max_seconds : float, optional
         Wall-time limit per trial as well (a trial stopped by it counts as failed).
     out : str or Path, optional
