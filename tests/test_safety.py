@@ -280,7 +280,8 @@ def test_pascanu_bound_of_nan_weights():
         gradflow.pascanu_bound(cell)
 
 
-@pytest.mark.parametrize("source", ["abc", [[1.0, "x"]], {"a": 1}, [0.0, np.nan]])
+@pytest.mark.parametrize("source", ["abc", [[1.0, "x"]], {"a": 1}, [0.0, np.nan],
+                                    np.array([1 + 2j])])
 def test_memory_horizon_of_bad_arrays(source):
     with pytest.raises(InvalidArgumentError):
         gradflow.memory_horizon(source)

@@ -256,6 +256,9 @@ def memory_horizon(source, x=None, *, threshold: float = 1e-3, lags=None, state0
         curve = _diag_norm(logs, steps.spectral(norm))
         lag_arr = np.arange(trace.length + 1)
     else:
+        if np.iscomplexobj(source):     # a cast would drop the imaginary parts, with a warning
+            raise InvalidArgumentError(
+                "`source` as an array must hold real log10 norms; got complex values")
         try:
             curve = np.asarray(source, dtype=np.float64)
         except (TypeError, ValueError):
