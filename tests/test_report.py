@@ -69,6 +69,17 @@ def test_unrenderable_math_falls_back_to_source():
     assert inline.ok and inline.depth > 0
 
 
+def test_the_note_on_equations_only_where_there_are_some():
+    from gradflow.report import StudyConfig
+    from gradflow.report.html import to_html
+
+    plain = Section(key="plain", title="Plain", text="No mathematics here.")
+    maths = Section(key="maths", title="Maths", text="A norm: $\\|x\\|_2$.")
+    assert "Equations rendered" not in to_html([plain], StudyConfig(), {}, title="t", preface="p")
+    page = to_html([plain, maths], StudyConfig(), {}, title="t", preface="p")
+    assert "mathtext: 1 rendered" in page
+
+
 def test_markdown_subset():
     html = markdown_to_html(textwrap.dedent("""\
         ### Head `code`
