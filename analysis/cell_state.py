@@ -127,7 +127,7 @@ def run(config: StudyConfig) -> Section:
         "`gradflow.path_decomposition` computes both, in log space.\n\n"
         "- With $W_{hh} = 0$ the only path is the cell-state path and the two agree to "
         f"rounding: the largest |log10 share| over all lags and runs is {fmt(float(np.max(np.abs(zero))), 2)}.\n"
-        "- In `lstm-nfg` (the 1997 LSTM, no forget gate) the direct edge is "
+        "- In `lstm-nfg` (today's LSTM without its forget gate, as in 1997) the direct edge is "
         "$\\partial c_t/\\partial c_{t-1} = I$: the path product stays exactly 1 at every lag "
         f"(largest |log10 path| of any unit: {fmt(nfg['max_unit_dev'], 2)}). This is the constant "
         "error carousel, and it holds for any weights and inputs because the edge has no "

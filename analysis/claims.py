@@ -189,7 +189,7 @@ def run(config: StudyConfig) -> Section:
          "lecture notes; interview answer ('a more constant error')",
          f"SymPy: the direct edge ∂c_t/∂c_(t−1) is diag({cells.get('lstm').compact(direct.direct)}) "
          f"for the LSTM and diag({nfg_direct.direct}) for lstm-nfg. Constant error flow is exact only along the "
-         f"cell-state path of the 1997 LSTM without forget gate (path norm 10^{fmt(nfg_path_T, 2)} "
+         f"cell-state path of an LSTM without forget gate, as in 1997 (lstm-nfg: path norm 10^{fmt(nfg_path_T, 2)} "
          f"at lag {T}); the modern LSTM's path decays as Π f (10^{fmt(lstm_path_T, 3)} at "
          "initialisation), and the total gradient also has paths through h that are not "
          "constant (The cell-state path).", CONDITIONAL),
