@@ -657,12 +657,9 @@ class Cell:
             return self._forward_checkpointed(x, s0, p, every)
         states = np.empty((len(spec.state), T + 1, B, H), dtype=self.dtype)
         states[:, 0] = s0
-        kernels = self.kernels
-        # function values (gates, tanh c ...) kept for the backward pass, which then
-        # evaluates no exp or tanh
-        saved = np.empty((T, B, kernels.NUM_SAVED * H), dtype=self.dtype)
-        arrays = self._scan(x, states, p, saved, _kept(spec, kernels))
+        arrays = self.run_forward(x, p, states)
         self._check_states(states)
+        saved = arrays.pop("saved")
         return Trace._of_forward(self, arrays, p, saved)
 
     def _check_states(self, states) -> None:
@@ -774,6 +771,8 @@ class Cell:
             values the backward pass reads); no check for non-finite values is made.
         """
         T, B, _ = x.shape
+        # function values (gates, tanh c ...) kept for the backward pass, which then
+        # evaluates no exp or tanh
         saved = np.empty((T, B, self.kernels.NUM_SAVED * self.hidden_size), dtype=self.dtype)
         arrays = self._scan(x, states, params, saved, _kept(self.spec, self.kernels))
         arrays["saved"] = saved
@@ -834,7 +833,7 @@ class Cell:
                 "`trace` was computed by another Cell; call backward on the cell that ran forward"
             )
         T, B = trace.length, trace.batch_size
-        spec, H, D = self.spec, self.hidden_size, self.input_size
+        spec, H = self.spec, self.hidden_size
         if dh is None:
             dh = np.zeros((T, B, H), dtype=self.dtype)
         else:
@@ -911,7 +910,7 @@ class Cell:
         the whole sequence (for error messages).  `truncate`: the 1997 truncated gradient.
         Returns dL/d(initial state) (S, B, H).
         """
-        spec, H, D = self.spec, self.hidden_size, self.input_size
+        spec, H = self.spec, self.hidden_size
         G, G1 = spec.num_gates, len(spec.stage1)
         x, states = arrays["x"], arrays["states"]
         T, B = x.shape[:2]
