@@ -100,6 +100,12 @@ def describe(peak_n: int = 4096, repeats: int = 5) -> dict:
         "peak": {dt: gemm_peak(dt, peak_n, repeats) for dt in ("float64", "float32")},
     }
     info["torch_backends"] = torch_backends()
+    try:
+        from gradflow import _blas
+
+        info["per_step"] = _blas.describe()
+    except Exception as exc:  # a checkout that cannot import gradflow still gets its facts
+        info["per_step"] = f"unknown ({type(exc).__name__}: {exc})"
     from importlib import metadata
 
     for name in ("scipy", "numba", "torch", "jax"):

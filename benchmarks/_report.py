@@ -72,7 +72,8 @@ def machine_text(m) -> str:
     return (f"{m['cpu']}, {m['cores']} cores ({' '.join(m['simd'])})\n"
             f"Python {m['python']}, NumPy {m['numpy']}, SciPy {m['scipy']}, Numba {m['numba']}, "
             f"PyTorch {m['torch']}, JAX {m['jax'] or 'not installed'}\n"
-            f"BLAS: {blas}\nPyTorch's own: {m.get('torch_backends')}\nenvironment: {env}")
+            f"BLAS: {blas}\ngradflow's per-step products: {m.get('per_step')}\n"
+            f"PyTorch's own: {m.get('torch_backends')}\nenvironment: {env}")
 
 
 def startup_text(s) -> str:

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-__all__ = ["row_blocks", "run_blocks", "single_threaded_blas", "matmul"]
+__all__ = ["row_blocks", "run_blocks", "single_threaded_blas", "matmul", "cores"]
 
 #: Fewest batch rows a thread is given: below this, splitting costs more than it saves
 #: (a thread hand-off costs microseconds; a row-step of a small cell, nanoseconds).
@@ -42,11 +42,18 @@ def _blas():
         from scipy.linalg import cython_blas  # noqa: F401  (the BLAS the kernels call)
         from threadpoolctl import ThreadpoolController
 
-        _BLAS = ThreadpoolController().select(user_api="blas").lib_controllers
+        from ._blas import own_library
+
+        # oneMKL, when gradflow loads it for the per-step products, runs single-threaded
+        # by gradflow's choice, not the user's: it does not limit the blocks
+        own = own_library()
+        _BLAS = [lib for lib in ThreadpoolController().select(user_api="blas").lib_controllers
+                 if own is None or os.path.realpath(lib.filepath) != own]
     return _BLAS
 
 
-def _cores() -> int:
+def cores() -> int:
+    """The number of cores this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -72,7 +79,7 @@ def row_blocks(batch: int, work_per_row: int, min_rows: int | None = None) -> li
     min_rows = MIN_ROWS if min_rows is None else min_rows
     n = min(batch // min_rows, batch * work_per_row // MIN_WORK)
     if n > 1:  # asking the BLAS how many threads it may use costs microseconds
-        n = min(n, blas_threads(), _cores())
+        n = min(n, blas_threads(), cores())
     return _split(batch, max(1, n))
 
 
@@ -115,7 +122,7 @@ def _pool() -> ThreadPoolExecutor:
     global _POOL
     with _LOCK:
         if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=max(1, _cores() - 1),
+            _POOL = ThreadPoolExecutor(max_workers=max(1, cores() - 1),
                                        thread_name_prefix="gradflow-rows")
         return _POOL
 

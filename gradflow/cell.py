@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _validate as check
 from . import cells
-from . import _threads
+from . import _blas, _threads
 from ._display import Displayed
 from .errors import DTypeError, InvalidArgumentError, NonFiniteError, ShapeError
 from .symbolic.spec import CellSpec
@@ -696,6 +696,7 @@ class Cell:
         ah2 = buffer("ah2", (G - G1) * H)
         u = buffer("u", H if spec.stage2 else 0)
         ax = None
+        packs = _packed_weights(w[: G1 * H], w[G1 * H:], blocks, transpose=True)
         with _threads.single_threaded_blas(n > 1):
             if "ax" in keep:
                 ax = _matmul(x.reshape(T * B, D), p["weight_ih"].T, n).reshape(T, B, G * H)
@@ -717,8 +718,9 @@ class Cell:
                 args = (axc, p["bias_ih"], w[: G1 * H], b[: G1 * H], w[G1 * H:], b[G1 * H:], prm,
                         states if m == T else states[:, t0:t1 + 1], rows(ah1, "ah1"),
                         rows(ah2, "ah2"), rows(u, "u"), sv)
-                _threads.run_blocks(lambda lo, hi, a=args: kernels.forward_kernel(*a, lo, hi),
-                                    blocks)
+                _threads.run_blocks(
+                    lambda lo, hi, a=args: kernels.forward_kernel(*a, *packs[(lo, hi)], lo, hi),
+                    blocks)
         arrays = dict(x=x, states=states)
         arrays.update({k: v for k, v in (("ax", ax), ("ah1", ah1), ("ah2", ah2), ("u", u))
                        if k in keep})
@@ -929,6 +931,7 @@ class Cell:
         dah2_buf = np.empty((min(full, T), B, (G - G1) * H), dtype=dt)
         scratch = None
         w = p["weight_hh"]
+        packs = _packed_weights(w[: G1 * H], w[G1 * H:], blocks, transpose=False)
         ds = np.ascontiguousarray(dsT)
         with _threads.single_threaded_blas(n > 1):
             for t1 in range(T, 0, -full):
@@ -957,7 +960,8 @@ class Cell:
                 args = (ax, ah1, ah2, u, states[:, t0:t1 + 1], sv, prm, w[: G1 * H], w[G1 * H:],
                         dh[t0:t1], ds, dax, dah1, dah2, ds0)
                 _threads.run_blocks(
-                    lambda lo, hi, a=args: acc.block(kernels, a, blocks, lo, hi, truncate), blocks)
+                    lambda lo, hi, a=args: acc.block(kernels, a, blocks, lo, hi, truncate,
+                                                     packs[(lo, hi)]), blocks)
                 if not acc.finite():
                     bad = check.first_nonfinite(dax, reverse=True)
                     check.raise_nonfinite(f"backward pass of {spec.name!r}", offset + t0 + bad,
@@ -966,6 +970,14 @@ class Cell:
                 acc.add_products(x[t0:t1], states[0, t0:t1], u, dax, dah1, dah2, n)
                 ds = ds0
         return ds
+
+def _packed_weights(w1, w2, blocks, transpose: bool) -> dict:
+    """{(lo, hi): (fn1, pk1, fn2, pk2)}: the kernels' per-step products by w1 and w2 (the
+    recurrent weights of the two stages; transposed in the forward scan) for each block of
+    rows, on weights packed once for the pass where that pays (:mod:`gradflow._blas`)."""
+    return {(lo, hi): (*_blas.pack_weights(w1, hi - lo, transpose),
+                       *_blas.pack_weights(w2, hi - lo, transpose)) for lo, hi in blocks}
+
 
 #: bytes of a chunk of input pre-activations (or of their gradients) computed at once
 CHUNK_BYTES = 8 * 2 ** 20
@@ -1003,13 +1015,13 @@ class _GradSums:
         self.dx = np.empty((T, B, D), dtype=cell.dtype)
         self.t1 = T   # rows of dx written so far: [t1, T)
 
-    def block(self, kernels, args, blocks, lo, hi, truncate=False):
+    def block(self, kernels, args, blocks, lo, hi, truncate, packs):
         spec, H = self.cell.spec, self.cell.hidden_size
         G = spec.num_gates
         P = self.P
         a = self.acc[blocks.index((lo, hi))]
         kernels.backward_kernel(*args, a[:P].reshape(-1, H), a[P:P + G * H], a[P + G * H:],
-                                truncate, lo, hi)
+                                truncate, *packs, lo, hi)
 
     def finite(self) -> bool:
         # a NaN or inf anywhere in dax makes its column sums (db_ih) non-finite

@@ -21,6 +21,8 @@ COMMANDS = {
     "reproduce": ("gradflow.reproduce._cli",
                   "run a paper's experiments and write its table beside the measured one"),
     "cells": ("gradflow._cells_cli", "list the catalogue cells, or show one's equations"),
+    "info": ("gradflow._info_cli",
+             "versions, BLAS libraries, per-step product route and kernel cache in use"),
 }
 
 

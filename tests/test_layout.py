@@ -19,6 +19,7 @@ PACKAGES = {"gradflow": ROOT / "gradflow", "gradflow.studies": ROOT / "analysis"
 #: layers, lowest first: a module may import from its own layer or below
 LAYERS = [
     ("gradflow.errors", "gradflow.config", "gradflow._validate", "gradflow._threads",
+     "gradflow._blas",
      "gradflow._processes", "gradflow._lazy", "gradflow._version", "gradflow._display",
      "gradflow.plot"),
     ("gradflow.symbolic",),
@@ -30,7 +31,8 @@ LAYERS = [
     ("gradflow.analyzer",),
     # the language-model study runs gradflow.analyze; a reproduction writes with the report
     ("gradflow.studies", "gradflow.reproduce"),
-    ("gradflow.cli", "gradflow.__main__", "gradflow", "gradflow.spectra", "gradflow.tasks"),
+    ("gradflow.cli", "gradflow.__main__", "gradflow", "gradflow.spectra", "gradflow.tasks",
+     "gradflow._info_cli"),
 ]
 
 #: private names of other libraries used on purpose, with where and why

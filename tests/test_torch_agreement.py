@@ -107,3 +107,21 @@ def test_interop_rejects_what_it_cannot_convert():
         from_torch(torch.nn.Linear(3, 4))
     with pytest.raises(gradflow.InvalidArgumentError, match="PyTorch does not have"):
         to_torch(gradflow.Cell("mgu", 3, 4))
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_against_pytorch_where_products_use_a_packed_weight(kind, dtype):
+    """Sizes whose per-step products go through a weight packed once per pass (when oneMKL
+    is installed; else the same sizes through NumPy's BLAS): 16 rows, H = 128."""
+    from gradflow import _blas
+
+    cell = gradflow.Cell(kind, input_size=5, hidden_size=128, dtype=dtype, seed=3)
+    G = cell.spec.num_gates
+    assert _blas.use_packed(16, G * 128, 128) == _blas.packed_available()
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((6, 16, 5)).astype(dtype)
+    state0 = [0.5 * rng.standard_normal((16, 128)).astype(dtype) for _ in cell.spec.state]
+    dh = rng.standard_normal((6, 16, 128)).astype(dtype)
+    dstate = [rng.standard_normal((16, 128)).astype(dtype) for _ in cell.spec.state]
+    compare(cell, x, state0, dh, dstate, dtype)
