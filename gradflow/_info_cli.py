@@ -12,15 +12,14 @@ def facts() -> dict:
     """What ``gradflow info`` prints, as a dict."""
     import platform
     import sys
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
 
     import numpy as np
 
     from . import _blas, _threads
     from ._version import __version__
     from .codegen.cache import cache_folder
-
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as installed
 
     def version(name):
         try:
