@@ -109,6 +109,26 @@ def test_a_short_run_writes_the_page_and_resumes(tmp_path, capsys):
     assert "from 1 trials of an earlier run read back" in page
 
 
+def test_a_run_in_parts_shows_as_one_table(tmp_path, capsys):
+    common = ["--models", "lstm1997", "--trials", "1", "--max-seconds", "0.3", "--jobs", "1",
+              "--no-progress", "--format", "md"]
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["reproduce", "hochreiter1997", "--exp", "2a", "--out", str(a), *common]) == 0
+    part_b = ["reproduce", "hochreiter1997", "--exp", "6a", "--out", str(b), *common]
+    assert main([*part_b, "--include", str(a)]) == 0
+    assert "(2 trials, 0 from an earlier run, 1 from 1 other folders)" in capsys.readouterr().out
+    page = (b / "report" / "index.md").read_text()
+    assert "5,040" in page and "31,390" in page      # the paper's sequences for 2a and 6a
+    assert f"The table also holds 1 trials read from the runs of `{a}`" in page
+    # a folder's own trials are not counted twice, and this call's are kept
+    assert main([*part_b, "--include", str(a), str(b)]) == 0
+    assert "(2 trials, 1 from an earlier run, 1 from 2 other folders)" in capsys.readouterr().out
+    # a folder without trials is named
+    assert main([*part_b, "--include", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert "`include`: cannot read the trials of" in err and "none" in err
+
+
 @pytest.mark.parametrize("args, message", [
     (["--exp", "7"], "`exp` names no experiment: ['7']"),
     (["--exp", "4-300"], "`exp` names no experiment: ['4-300']"),

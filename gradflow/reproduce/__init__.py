@@ -27,7 +27,7 @@ from .._display import Displayed, pandas
 from ..errors import InvalidArgumentError
 from .runner import trial_seed as trial_seed
 
-__all__ = ["PAPERS", "Reproduction", "reproduce", "paper", "trial_seed"]
+__all__ = ["PAPERS", "Reproduction", "reproduce", "paper", "trial_seed", "read_runs"]
 
 log = logging.getLogger("gradflow")
 
@@ -128,7 +128,10 @@ def opening(res: Reproduction, mod) -> str:
         f"Written by `gradflow reproduce {res.paper}`"
         + (f" with `--exp {' '.join(o['exp'])}`" if o.get("exp") else "")
         + f", {when}; the trials themselves took {trial_minutes:.1f} min (the time of "
-        f"every experiment and model is in the table, each trial in `runs/points.csv`).",
+        f"every experiment and model is in the table, each trial in `runs/points.csv`)."
+        + (f" The table also holds {o['included']} trials read from the runs of "
+           f"{', '.join(f'`{f}`' for f in o['include'])}, which ran with their own options."
+           if o.get("include") else ""),
     ])
 
 
@@ -148,10 +151,47 @@ def text(res: Reproduction, mod) -> str:
     return "\n".join(lines)
 
 
+def read_runs(folder):
+    """The finished trials of a reproduction folder (``folder/runs/points.csv``, as written
+    by :func:`reproduce` with ``out=folder``): a DataFrame like :attr:`Reproduction.runs`.
+
+    Raises
+    ------
+    InvalidArgumentError
+        If the folder holds no readable trials.
+    """
+    import csv
+    import json
+
+    pd = pandas()
+    folder = check.path("include", folder)
+    path = folder / "runs" / "points.csv"
+    records = []
+    try:
+        with path.open(newline="") as fh:
+            for row in csv.DictReader(fh):
+                try:
+                    point = json.loads(row["point_json"])
+                    result = json.loads(row["result"]) if row["result"] else {}
+                    seconds = float(row["seconds"])
+                except (KeyError, TypeError, ValueError):
+                    continue   # a line cut short by a kill is not a finished trial
+                if not isinstance(point, dict) or not isinstance(result, dict):
+                    continue
+                records.append({**point, **result, "error": row.get("error") or None,
+                                "seconds": seconds})
+    except OSError as exc:
+        raise InvalidArgumentError(f"`include`: cannot read the trials of {str(folder)!r} "
+                                   f"({path}: {exc.strerror or exc})") from None
+    if not records or not all({"exp", "model", "trial"} <= set(r) for r in records):
+        raise InvalidArgumentError(f"`include`: {path} holds no trials of a reproduction")
+    return pd.DataFrame.from_records(records)
+
+
 def reproduce(name: str = "hochreiter1997", *, exp=None, models=None, trials: int | None = None,
               budget: float = 3.0, max_seconds: float | None = None, out=None,
               resume: bool = True, n_jobs: int | None = None, executor=None, seed: int = 0,
-              progress: bool = True) -> Reproduction:
+              progress: bool = True, include=()) -> Reproduction:
     """Run a paper's experiments (or some of them) and summarise them beside its results.
 
     Parameters
@@ -184,6 +224,11 @@ def reproduce(name: str = "hochreiter1997", *, exp=None, models=None, trials: in
         The base of every trial's seed (:func:`trial_seed`).
     progress : bool
         A progress bar of the trials.
+    include : sequence of str or Path
+        Other reproduction folders (``out`` of earlier calls, with other experiments or
+        options) whose finished trials join this call's in the table, read and not run
+        again: a reproduction run in parts shows as one.  Where both have a trial of the
+        same experiment, model and number, this call's is kept.
 
     Returns
     -------
@@ -222,6 +267,14 @@ def reproduce(name: str = "hochreiter1997", *, exp=None, models=None, trials: in
                 out=None if out is None else check.path("out", out) / "runs", resume=resume,
                 progress=progress, desc=f"{name} trials")
     runs = res.table
+    included = [read_runs(folder) for folder in include]
+    if included:
+        pd = pandas()
+        ours = set(zip(runs["exp"], runs["model"], runs["trial"]))
+        others = [t[[k not in ours for k in zip(t["exp"], t["model"], t["trial"])]]
+                  for t in included]
+        runs = pd.concat([runs, *others], ignore_index=True)
+        runs = runs.drop_duplicates(subset=["exp", "model", "trial"], keep="first")
     rows = []
     if len(runs):
         from .table import summarise
@@ -229,7 +282,9 @@ def reproduce(name: str = "hochreiter1997", *, exp=None, models=None, trials: in
         rows = summarise(runs, mod)
     options = {"exp": None if exp is None else list(check.names("exp", exp)),
                "models": models, "trials": trials, "budget": budget,
-               "max_seconds": max_seconds, "seed": seed}
+               "max_seconds": max_seconds, "seed": seed,
+               "include": [str(f) for f in include],
+               "included": len(runs) - len(res.table)}
     pandas()  # the table needs pandas: say so before anything else if it is missing
     return Reproduction(name, runs, rows, time.perf_counter() - start, res.executor,
                         res.resumed, options)

@@ -29,6 +29,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", default=None, metavar="DIR",
                         help="folder for the trials (DIR/runs, appended as they finish) and "
                              "the page (DIR/report); default ./PAPER-reproduction")
+    parser.add_argument("--include", nargs="+", default=(), metavar="DIR",
+                        help="also show the trials of these other reproduction folders (their "
+                             "runs/ are read, not run again): a reproduction run in parts "
+                             "shows as one table")
     parser.add_argument("--no-resume", action="store_true",
                         help="refuse to continue an interrupted run in DIR (by default the "
                              "trials already in DIR/runs are kept and only the others run)")
@@ -64,7 +68,7 @@ def run(args) -> int:
     res = reproduce(args.paper, exp=args.exp, models=args.models, trials=args.trials,
                     budget=args.budget, max_seconds=args.max_seconds, out=out,
                     resume=not args.no_resume, n_jobs=args.jobs, executor=executor,
-                    seed=args.seed, progress=not args.no_progress)
+                    seed=args.seed, progress=not args.no_progress, include=args.include)
     files = res.write(out / "report", formats=formats)
     mod = paper(args.paper)
     exps = {e.key: e for e in mod.EXPERIMENTS}
@@ -79,6 +83,8 @@ def run(args) -> int:
         print(f"gradflow reproduce: trial {row.exp} {row.model} #{row.trial} failed: {row.error}",
               file=sys.stderr)
     print(f"wrote {out}/report/ ({', '.join(formats)}) and {out}/runs/ "
-          f"({len(res.runs)} trials, {res.resumed} from an earlier run) in "
+          f"({len(res.runs)} trials, {res.resumed} from an earlier run"
+          + (f", {res.options['included']} from {len(args.include)} other folders"
+             if args.include else "") + ") in "
           f"{res.seconds / 60:.1f} min; {len(files)} files")
     return 1 if len(failed) else 0
