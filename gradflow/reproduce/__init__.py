@@ -153,7 +153,7 @@ def text(res: Reproduction, mod) -> str:
 
 def read_runs(folder):
     """The finished trials of a reproduction folder (``folder/runs/points.csv``, as written
-    by :func:`reproduce` with ``out=folder``): a DataFrame like :attr:`Reproduction.runs`.
+    by :func:`reproduce` with ``out=folder``): a DataFrame like ``Reproduction.runs``.
 
     Raises
     ------
