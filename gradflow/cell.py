@@ -971,6 +971,7 @@ class Cell:
                 ds = ds0
         return ds
 
+
 def _packed_weights(w1, w2, blocks, transpose: bool) -> dict:
     """{(lo, hi): (fn1, pk1, fn2, pk2)}: the kernels' per-step products by w1 and w2 (the
     recurrent weights of the two stages; transposed in the forward scan) for each block of
