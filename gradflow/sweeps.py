@@ -55,7 +55,8 @@ from . import _validate as check
 from ._display import Displayed, pandas
 from .errors import InvalidArgumentError, MissingDependencyError, PointError
 
-__all__ = ["sweep", "points_of", "SweepResult", "point_seed", "point_seeds", "EXECUTORS"]
+__all__ = ["sweep", "points_of", "SweepResult", "point_seed", "point_seeds", "EXECUTORS",
+           "finished_points"]
 
 EXECUTORS = ("serial", "joblib")
 #: seconds to wait for a Dask scheduler given by address
@@ -241,18 +242,8 @@ class _Store:
             os.replace(tmp, grid_file)
 
     def _read(self) -> dict:
-        """The points already there: {index: (row dict, [(name, index, value) ...])}."""
-        done = {}
-        points = self.folder / "points.csv"
-        if points.exists():
-            with points.open(newline="") as fh:
-                for row in csv.DictReader(fh):
-                    try:  # a line cut short by a kill is not a finished point
-                        index = int(row["point"])
-                        json.loads(row["result"])
-                    except (KeyError, TypeError, ValueError):
-                        continue
-                    done[index] = (row, [])
+        """The points already there: {index: (finished point, [(name, index, value) ...])}."""
+        done = {p["point"]: (p, []) for p in finished_points(self.folder)}
         arrays = self.folder / "arrays.csv"
         if arrays.exists():
             with arrays.open(newline="") as fh:
@@ -285,6 +276,28 @@ class _Store:
                 w.writerow(r)
             fh.flush()
             os.fsync(fh.fileno())
+
+
+def finished_points(out) -> list[dict]:
+    """The points a sweep with ``out=DIR`` finished, read back from ``DIR/points.csv`` in
+    the order they finished: ``{"point": index, "params": the point's parameters,
+    "result": its scalar results, "error": str or None, "seconds": float}``.  A line cut
+    short by a kill is not a finished point; without ``points.csv``, an empty list."""
+    path = check.path("out", out) / "points.csv"
+    if not path.exists():
+        return []
+    finished = []
+    with path.open(newline="") as fh:
+        for row in csv.DictReader(fh):
+            try:
+                point = {"point": int(row["point"]), "params": json.loads(row["point_json"]),
+                         "result": json.loads(row["result"]), "error": row["error"] or None,
+                         "seconds": float(row["seconds"])}
+            except (KeyError, TypeError, ValueError):
+                continue
+            if isinstance(point["params"], dict) and isinstance(point["result"], dict):
+                finished.append(point)
+    return finished
 
 
 def _split(result) -> tuple[dict, list]:
@@ -475,10 +488,10 @@ def sweep(fn, grid, *, executor=None, n_jobs: int | None = None, seed: int = 0, 
     results: list = [None] * count
     rows: list = [None] * count
     arrays: list = []
-    for index, (row, arr) in done.items():
+    for index, (point, arr) in done.items():
         if 0 <= index < count:
-            scalars = json.loads(row["result"])
-            rows[index] = (scalars, row["error"] or None, float(row["seconds"]))
+            scalars = point["result"]
+            rows[index] = (scalars, point["error"], point["seconds"])
             results[index] = scalars or None
             arrays += [(index, n, i, v) for n, i, v in arr]
     todo = [(k, p) for k, p in enumerate(full) if rows[k] is None]

@@ -160,26 +160,16 @@ def read_runs(folder):
     InvalidArgumentError
         If the folder holds no readable trials.
     """
-    import csv
-    import json
+    from ..sweeps import finished_points
 
     pd = pandas()
     folder = check.path("include", folder)
     path = folder / "runs" / "points.csv"
-    records = []
     try:
-        with path.open(newline="") as fh:
-            for row in csv.DictReader(fh):
-                try:
-                    point = json.loads(row["point_json"])
-                    result = json.loads(row["result"]) if row["result"] else {}
-                    seconds = float(row["seconds"])
-                except (KeyError, TypeError, ValueError):
-                    continue   # a line cut short by a kill is not a finished trial
-                if not isinstance(point, dict) or not isinstance(result, dict):
-                    continue
-                records.append({**point, **result, "error": row.get("error") or None,
-                                "seconds": seconds})
+        if not path.is_file():
+            raise FileNotFoundError(2, "No such file or directory")
+        records = [{**p["params"], **p["result"], "error": p["error"], "seconds": p["seconds"]}
+                   for p in finished_points(path.parent)]
     except OSError as exc:
         raise InvalidArgumentError(f"`include`: cannot read the trials of {str(folder)!r} "
                                    f"({path}: {exc.strerror or exc})") from None
