@@ -27,6 +27,7 @@ import ctypes
 import os
 import sys
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,7 @@ __all__ = [
     "BLAS_ENV",
     "describe",
     "no_pack",
+    "numpy_products",
     "own_library",
     "pack_weights",
     "packed_available",
@@ -148,6 +150,19 @@ def _state() -> dict:
 def packed_available() -> bool:
     """Whether the per-step products may use oneMKL's packed GEMM in this process."""
     return _state()["lib"] is not None
+
+
+@contextmanager
+def numpy_products():
+    """Inside: every per-step product through NumPy's BLAS, as without oneMKL (to compare
+    the two routes in one process; not for use while other threads run passes)."""
+    global _STATE
+    saved = _state()
+    _STATE = dict(saved, lib=None, reason="switched off in this process")
+    try:
+        yield
+    finally:
+        _STATE = saved
 
 
 def own_library() -> str | None:
