@@ -22,6 +22,15 @@ cells that are not there.
 array([-3., -3., -6., -6.])
 >>> net.num_weights, net.cell.hidden_size
 (61, 4)
+
+The paper's hidden layer is fully connected: the gates' activations are fed back to every
+gate and cell input, as the cells' outputs are.  With ``gate_feedback=True`` each block
+also has one unit per shared gate that sends that gate's activation on (see
+:func:`feedback_spec`); the nets then have exactly the paper's numbers of weights (93
+for the adding problem):
+
+>>> BlockNet(2, 1, blocks=2, block_size=2, gate_feedback=True, seed=0).num_weights
+93
 """
 
 from __future__ import annotations
@@ -33,7 +42,7 @@ from ..cell import Cell
 from ..errors import InvalidArgumentError
 from .loop import Model
 
-__all__ = ["BlockNet", "BIASES"]
+__all__ = ["BlockNet", "BIASES", "feedback_spec"]
 
 #: which units have bias weights, as the paper's Table 10 says it: "ga" only gate units,
 #: "b1" all hidden units, "all" all non-input units (hidden and output), "none"
@@ -52,6 +61,57 @@ def _per_block(name: str, value, blocks: int):
                 f"`{name}` must give one bias per block ({blocks}); got {len(values)}: {value!r}")
         return values
     return [check.real(name, value)] * blocks
+
+
+def feedback_spec(cell, shared=None):
+    """The memory cell as a unit of the paper's fully connected hidden layer.
+
+    The 1997 nets feed back the activations of the gate units as well as the cells'
+    outputs.  gradflow's cells send one value per unit on through ``W_hh``, so the cell is
+    rewritten with one per-unit parameter per value a unit may send, ``send_h`` (its
+    output) and ``send_<gate>`` for each shared gate:
+    ``h = send_h * (the cell's output) + send_i * i + send_o * o``.  A block's memory
+    cells have ``send_h = 1``; each of its gates is reported by a unit of its own whose
+    gate rows are tied to the block's (:class:`BlockNet`, ``gate_feedback=True``).  The
+    equations are otherwise the cell's, and so are its derivation and truncation: with
+    the truncated gradient no error reaches a gate through the fed-back activations.
+
+    Parameters
+    ----------
+    cell : str or CellSpec
+        A one-stage cell whose shared gates are named by its equations (``"lstm1997"``).
+    shared : sequence of str, optional
+        The gates a block shares (default: every gate but the cell input ``g``).
+
+    Examples
+    --------
+    >>> feedback_spec("lstm1997").equations[-1]
+    ('h', 'send_h*(o*(2*sigmoid(c) - 1)) + send_i*i + send_o*o')
+    """
+    from ..symbolic.spec import CellSpec
+    from .. import cells
+
+    spec = cell if isinstance(cell, CellSpec) else cells.get(cell)
+    gates = spec.gates
+    shared = tuple(g for g in gates if g != "g") if shared is None else check.names(
+        "shared", shared, allowed=gates)
+    lhs = dict(spec.equations)
+    missing = [g for g in shared if g not in lhs]
+    if spec.stage2 or missing:
+        raise InvalidArgumentError(
+            f"`gate_feedback` needs a one-stage cell whose equations name each shared gate "
+            f"{list(shared)}; cell {spec.name!r} "
+            + ("is two-stage" if spec.stage2 else f"does not assign {missing}"))
+    sends = ("send_h",) + tuple(f"send_{g}" for g in shared)
+    h = " + ".join([f"send_h*({lhs['h']})"] + [f"send_{g}*{g}" for g in shared])
+    equations = "\n".join(f"{n} = {h if n == 'h' else e}" for n, e in spec.equations)
+    latex = dict(spec.latex_names)
+    latex.update({"send_h": r"\sigma_{h}"}, **{f"send_{g}": rf"\sigma_{{{g}}}" for g in shared})
+    return CellSpec(
+        f"{spec.name}-fb", gates=gates, state=spec.state, params=spec.params + sends,
+        forget_gate=spec.forget_gate, latex_names=latex, equations=equations,
+        description=f"{spec.name} as a unit of a fully connected hidden layer: it sends on "
+                    f"its output or one of its gates {list(shared)} (send_* 0 or 1)")
 
 
 class BlockNet(Model):
@@ -80,13 +140,27 @@ class BlockNet(Model):
     shortcut : bool
         The output units also read the input units (the paper's connectivity "B" of
         Exp. 2a/2b); otherwise they read the memory cells only.
+    gate_feedback : bool
+        The paper's fully connected hidden layer: the shared gates' activations are fed
+        back to every gate and cell input, like the cells' outputs.  Each block then has
+        ``block_size`` memory cells followed by one unit per shared gate (its cell is
+        :func:`feedback_spec`: the unit sends the gate's activation, and its own cell input
+        is frozen at zero); the output units read the memory cells only.
+    recurrent : bool
+        False: no recurrent connections (``weight_hh`` frozen at zero), the paper's nets of
+        Exp. 2a/2b, whose cells remember through their carousel alone.
     seed : int, optional
     dtype : numpy.float64 or numpy.float32
 
     Attributes
     ----------
     cell : Cell
-        The cell with ``hidden_size = blocks * block_size``, its shared rows tied.
+        The cell with ``hidden_size = blocks * units``, its shared rows tied.
+    units : int
+        Hidden units per block: ``block_size``, and one per shared gate with
+        `gate_feedback`.
+    memory_cells : ndarray of int
+        The hidden units that are memory cells (all of them without `gate_feedback`).
     frozen : dict of ndarray
         Per parameter (keys of ``params``), True where the entry is not trained.
     num_weights : int
@@ -94,32 +168,44 @@ class BlockNet(Model):
 
     Notes
     -----
-    The recurrent connections of gradflow's cells come from the cell outputs
-    (``h_{t-1} W_hh^T``); the paper's nets also fed the gate units' activations back to
-    every gate and cell.  With the truncated gradient no error flows through any recurrent
-    connection, so the difference is in what the gates can see of the previous step, not
-    in the learning rule; it makes the nets smaller than the paper's (61 weights instead of
-    93 for the adding problem's two blocks of two cells).
+    The recurrent connections of gradflow's cells come from the units' outputs
+    (``h_{t-1} W_hh^T``).  Without `gate_feedback` these are the cell outputs only, and
+    the nets are smaller than the paper's (61 weights instead of 93 for the adding
+    problem's two blocks of two cells).  With the truncated gradient no error flows
+    through any recurrent connection, so the difference is in what the gates can see of
+    the previous step, not in the learning rule.
     """
 
     def __init__(self, input_size: int, output_size: int, *, blocks: int, block_size: int = 1,
                  cell="lstm1997", shared=None, biases: str = "all", init_range: float = 0.1,
                  input_gate_bias=None, output_gate_bias=None, shortcut: bool = False,
-                 seed=None, dtype=np.float64):
+                 gate_feedback: bool = False, recurrent: bool = True, seed=None,
+                 dtype=np.float64):
         blocks = check.positive_int("blocks", blocks)
         S = check.positive_int("block_size", block_size)
         self.blocks, self.block_size = blocks, S
         self.biases = check.choice("biases", biases, tuple(BIASES))
         r = check.real("init_range", init_range, minimum=0.0)
+        self.gate_feedback = check.flag("gate_feedback", gate_feedback)
+        self.recurrent = check.flag("recurrent", recurrent)
         seed = check.seed("seed", seed)
         rng = np.random.default_rng(seed)
-        c = Cell(cell, input_size, blocks * S, dtype=dtype, seed=seed)
+        if self.gate_feedback:
+            spec = feedback_spec(cell, shared)
+            shared = tuple(p[len("send_"):] for p in spec.params if p.startswith("send_"))[1:]
+        else:
+            spec = cell
+        U = S + (len(shared) if self.gate_feedback else 0)
+        self.units = U
+        c = Cell(spec, input_size, blocks * U, dtype=dtype, seed=seed)
         spec = c.spec
         gates = spec.gates
         if shared is None:
             shared = tuple(g for g in gates if g != "g")
         shared = check.names("shared", shared, allowed=gates)
         self.shared = shared
+        unit = np.arange(blocks * U) % U
+        self.memory_cells = np.flatnonzero(unit < S)
         in_bias = _per_block("input_gate_bias", input_gate_bias, blocks)
         out_bias = _per_block("output_gate_bias", output_gate_bias, blocks)
         for name, gate, value in (("input_gate_bias", "i", in_bias), ("output_gate_bias", "o", out_bias)):
@@ -136,13 +222,15 @@ class BlockNet(Model):
             rows = c.gate_slice(gate)
             for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
                 block = c.params[name][rows]
-                block[...] = np.repeat(block[::S], S, axis=0)
+                block[...] = np.repeat(block[::U], U, axis=0)
         for gate, value in (("i", in_bias), ("o", out_bias)):
             if value is not None:
-                c.params["bias_ih"][c.gate_slice(gate)] = np.repeat(value, S)
+                c.params["bias_ih"][c.gate_slice(gate)] = np.repeat(value, U)
         # ---- frozen entries
         frozen = {name: np.zeros(a.shape, dtype=bool) for name, a in self.params.items()}
         frozen["bias_hh"][:] = True
+        if not self.recurrent:
+            frozen["weight_hh"][:] = True
         biased = {"gates": [g for g in gates if g != "g"], "hidden": list(gates),
                   "all": list(gates), "none": []}[self.biases]
         for gate in gates:
@@ -150,16 +238,31 @@ class BlockNet(Model):
                 frozen["bias_ih"][c.gate_slice(gate)] = True
         if self.biases != "all":
             frozen["readout.bias"][:] = True
+        if self.gate_feedback:
+            sends = [p for p in spec.params if p.startswith("send_")]
+            for name in sends:
+                frozen[name][:] = True
+            reporters = unit >= S
+            for gate in gates:
+                if gate not in shared:
+                    rows = np.flatnonzero(reporters) + c.gate_slice(gate).start
+                    for name in ("weight_ih", "weight_hh", "bias_ih"):
+                        frozen[name][rows] = True
+            frozen["readout.weight"][:, reporters] = True
         self.frozen = frozen
         for name, mask in frozen.items():
             self.params[name][mask] = 0.0
+        if self.gate_feedback:
+            # what each unit sends on: its cell output (send_h), or the k-th shared gate
+            for k, name in enumerate(sends):
+                c.params[name][:] = (unit < S) if k == 0 else (unit == S + k - 1)
         self._rows = [c.gate_slice(g) for g in shared]
         self._masks = [(name, mask) for name, mask in frozen.items() if mask.any()]
         free = sum(int((~m).sum()) for m in frozen.values())
         tied = 0
         for rows in self._rows:
             for name in ("weight_ih", "weight_hh", "bias_ih"):
-                tied += int((~frozen[name][rows]).sum()) * (S - 1) // S
+                tied += int((~frozen[name][rows]).sum()) * (U - 1) // U
         self.num_weights = free - tied
         del H
 
@@ -167,12 +270,12 @@ class BlockNet(Model):
         """Turn per-row gradients into those of the net's own parameters, in place: each
         tied row gets the sum over its block (the gradient of the shared gate), frozen
         entries get zero.  Returns `grads`."""
-        S = self.block_size
-        if S > 1:
+        U = self.units
+        if U > 1:
             for rows in self._rows:
                 for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
                     g = grads[name][rows]
-                    g = g.reshape((self.blocks, S) + g.shape[1:])
+                    g = g.reshape((self.blocks, U) + g.shape[1:])
                     g[...] = g.sum(axis=1, keepdims=True)
         for name, mask in self._masks:
             grads[name][mask] = 0.0
@@ -183,6 +286,7 @@ class BlockNet(Model):
         return self.constrain(super().gradients(trace, dout, truncate=truncate))
 
     def __repr__(self) -> str:
-        return (f"BlockNet({self.cell.spec.name!r}, {self.blocks} blocks of {self.block_size}, "
+        fb = ", gate feedback" if self.gate_feedback else ""
+        return (f"BlockNet({self.cell.spec.name!r}, {self.blocks} blocks of {self.block_size}{fb}, "
                 f"{self.cell.input_size} inputs, {self.readout.params['weight'].shape[0]} "
                 f"outputs, biases={self.biases!r}, {self.num_weights} weights)")
