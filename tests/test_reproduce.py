@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from gradflow.cli import main
+from gradflow.errors import GradflowWarning
 from gradflow.reproduce import hochreiter1997 as h97
 from gradflow.reproduce import runner
 from gradflow.train.tasks import Batch
@@ -79,6 +80,19 @@ def test_budget_leaves_room_for_the_run_that_exp_2_waits_for():
     assert h97.budget_of(h97.BY_KEY["4-1000"], 10.0) == 5_000_000
 
 
+def test_every_experiment_has_the_papers_number_of_weights():
+    """The paper's nets, counted by the paper (its Exp. 1-6 texts): with the fully
+    connected hidden layer (and none in Exp. 2a/2b) the nets have exactly as many."""
+    counted = 0
+    for exp in h97.EXPERIMENTS:
+        if "weights" not in exp.paper:
+            continue
+        _, net, _, _ = h97.build(exp, "lstm1997-fc", seed=0)
+        assert net.num_weights == exp.paper["weights"], exp.key
+        counted += 1
+    assert counted == len(h97.EXPERIMENTS)
+
+
 def test_the_1997_net_starts_alike_with_either_gradient():
     exp = h97.BY_KEY["6a"]
     _, a, _, sa = h97.build(exp, "lstm1997", seed=7)
@@ -101,12 +115,92 @@ def test_a_short_run_writes_the_page_and_resumes(tmp_path, capsys):
     page = (tmp_path / "report" / "index.md").read_text()
     assert "Noise-free sequences with long time lags" in page and "5,040" in page
     assert "stopped by the time limit first" in page
-    assert ("`2a` (Noise-free sequences with long time lags, p = 100): none of 1 met the rule "
-            "within 25,120 sequences or the time limit; the paper: 5,040 sequences") in page
+    assert ("`2a` (Noise-free sequences with long time lags, p = 100), `lstm1997`: none of 1 met "
+            "the rule within 25,120 sequences or the time limit; the paper: 5,040 sequences") in page
+    assert not any((tmp_path / "checkpoints").iterdir())   # a trial that ended leaves none
     assert main(argv) == 0
     assert "1 trials, 1 from an earlier run" in capsys.readouterr().out
     page = (tmp_path / "report" / "index.md").read_text()
     assert "from 1 trials of an earlier run read back" in page
+
+
+class _Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("exp, budget", [
+    ("6a", 600),          # the window rule
+    ("3a-100-3", 700),    # tests on fresh sequences between training sequences
+    ("5", 600),           # few wrong of the last 2,000
+    ("1-4x1", 500),       # a fixed training set
+    ("2a", 600),          # successive correct, and the cell added during the trial
+])
+def test_a_trial_killed_and_resumed_ends_as_one_that_ran_through(tmp_path, exp, budget):
+    """Killed after half its sequences (the checkpoint written after every one), built
+    again and resumed from the file, a trial sees the same sequences and tests and ends
+    with the same weights and result, bit for bit, as the same trial run through."""
+    point = {"exp": exp, "model": "lstm1997", "trial": 1, "budget": budget,
+             "max_seconds": None, "base_seed": 0}
+
+    def setup():
+        out = h97.trial_setup(point)
+        if out[-1]["grow"] is not None:      # grow sooner than the paper's net, within the test
+            out[-1]["grow"] = runner.Grow(window=40, init_range=0.2)
+        return out
+
+    net, task, rule, crit, opt, options = setup()
+    through = runner.run_trial(net, task, rule, crit, opt, **options)
+    if exp == "2a":
+        assert 0 < through["grown_after"] < budget
+    path = tmp_path / "trial.npz"
+    seen = [0]
+
+    def kill(n):
+        seen[0] += n
+        if seen[0] == budget // 2:
+            raise _Killed
+
+    net2, task, rule, crit, opt, options = setup()
+    with pytest.raises(_Killed):
+        runner.run_trial(net2, task, rule, crit, opt, **options, checkpoint=path,
+                         checkpoint_key="k", checkpoint_every=0.0, progress=kill)
+    assert path.is_file()
+    net3, task, rule, crit, opt, options = setup()     # built again, as a new process would
+    resumed = runner.run_trial(net3, task, rule, crit, opt, **options, checkpoint=path,
+                               checkpoint_key="k")
+    assert resumed["resumed_at"] == budget // 2
+    assert not path.exists()
+    for k, v in net.params.items():
+        np.testing.assert_array_equal(net3.params[k], v, err_msg=k)
+    timing = {"seconds", "sequences_per_second", "resumed_at"}
+    assert ({k: v for k, v in resumed.items() if k not in timing}
+            == {k: v for k, v in through.items() if k not in timing})
+
+
+def test_a_checkpoint_of_another_trial_or_unreadable_is_not_used(tmp_path):
+    point = {"exp": "6a", "model": "lstm1997", "trial": 0, "budget": 300, "max_seconds": None,
+             "base_seed": 0}
+    path = tmp_path / "trial.npz"
+    net, task, rule, crit, opt, options = h97.trial_setup(point)
+    with pytest.raises(_Killed):
+        runner.run_trial(net, task, rule, crit, opt, **options, checkpoint=path,
+                         checkpoint_key="mine", checkpoint_every=0.0,
+                         progress=lambda n: (_ for _ in ()).throw(_Killed()))
+    net, task, rule, crit, opt, options = h97.trial_setup(point)
+    with pytest.warns(GradflowWarning, match="belongs to another trial.*'mine'.*'theirs'"):
+        res = runner.run_trial(net, task, rule, crit, opt, **options, checkpoint=path,
+                               checkpoint_key="theirs")
+    assert "resumed_at" not in res and res["seen"] == 300
+    path.write_bytes(b"not a checkpoint")
+    net, task, rule, crit, opt, options = h97.trial_setup(point)
+    with pytest.warns(GradflowWarning, match="cannot be read"):
+        res = runner.run_trial(net, task, rule, crit, opt, **options, checkpoint=path,
+                               checkpoint_key="mine")
+    assert "resumed_at" not in res
+    # the trial's own file is named by a digest of all its settings
+    a, key_a = h97.checkpoint_of(point, tmp_path)
+    b, key_b = h97.checkpoint_of(dict(point, budget=301), tmp_path)
+    assert a.name.startswith("6a_lstm1997_0_") and key_a != key_b and a != b
 
 
 def test_a_run_in_parts_shows_as_one_table(tmp_path, capsys):

@@ -17,6 +17,7 @@ where it stopped.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
 import time
@@ -142,7 +143,8 @@ def text(res: Reproduction, mod) -> str:
     lines = [mod.INTRO, ""]
     measured = differences(res.rows, mod)
     if measured:
-        lines += ["**Measured against the paper** (its own net, `lstm1997`, first; then the "
+        own = " and ".join(f"`{m}`" for m in mod.PAPER_NETS)
+        lines += [f"**Measured against the paper** (its own net, {own}, first; then the "
                   "other models on the same experiment):", ""]
         lines += [f"- {m}" for m in measured] + [""]
     lines += ["**Readings and differences.** Where the paper is ambiguous, or gradflow differs "
@@ -202,7 +204,10 @@ def reproduce(name: str = "hochreiter1997", *, exp=None, models=None, trials: in
     max_seconds : float, optional
         Wall-time limit per trial as well (a trial stopped by it counts as failed).
     out : str or Path, optional
-        Folder for the trials (``out/runs``): each finished trial is appended there.
+        Folder for the trials (``out/runs``): each finished trial is appended there, and a
+        trial in progress saves its state to ``out/checkpoints`` every minute, so that a
+        run that was killed continues its unfinished trials where they stopped (on a Dask
+        cluster, where the workers share that folder).
     resume : bool
         With `out`, run only the trials missing there (the same options must be given).
     n_jobs : int, optional
@@ -253,7 +258,11 @@ def reproduce(name: str = "hochreiter1997", *, exp=None, models=None, trials: in
     if executor != "serial":
         mod.warm(sorted({m for p in points for m in [p["model"]]}), exps)
     start = time.perf_counter()
-    res = sweep(mod.trial, points, executor=executor, n_jobs=n_jobs,
+    fn = mod.trial
+    if out is not None:
+        # a trial interrupted with the run continues from its last checkpoint
+        fn = functools.partial(mod.trial, checkpoints=str(check.path("out", out) / "checkpoints"))
+    res = sweep(fn, points, executor=executor, n_jobs=n_jobs,
                 out=None if out is None else check.path("out", out) / "runs", resume=resume,
                 progress=progress, desc=f"{name} trials")
     runs = res.table

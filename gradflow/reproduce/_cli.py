@@ -16,8 +16,8 @@ def add_arguments(parser) -> None:
                         help="experiments to run: groups (1 2a 2b 2c 3a 3b 3c 4 5 6a 6b) or "
                              "keys (4-500, 2c-1000-50 ...); default all")
     parser.add_argument("--models", nargs="+", metavar="MODEL",
-                        help="models to train (default all: lstm1997 lstm1997-full lstm gru "
-                             "rnn; rnn only where the paper compares with such nets)")
+                        help="models to train (default all: lstm1997 lstm1997-fc lstm1997-full "
+                             "lstm gru rnn; rnn only where the paper compares with such nets)")
     parser.add_argument("--trials", type=int, default=None, metavar="K",
                         help="trials per experiment and model (default: the paper's number)")
     parser.add_argument("--budget", type=float, default=3.0, metavar="F",
@@ -27,8 +27,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--max-seconds", type=float, default=None, metavar="S",
                         help="wall-time limit per trial as well")
     parser.add_argument("--out", default=None, metavar="DIR",
-                        help="folder for the trials (DIR/runs, appended as they finish) and "
-                             "the page (DIR/report); default ./PAPER-reproduction")
+                        help="folder for the trials (DIR/runs, appended as they finish), "
+                             "the state of unfinished trials (DIR/checkpoints, every minute: a "
+                             "killed run resumes inside its trials) and the page (DIR/report); "
+                             "default ./PAPER-reproduction")
     parser.add_argument("--include", nargs="+", default=(), metavar="DIR",
                         help="also show the trials of these other reproduction folders (their "
                              "runs/ are read, not run again): a reproduction run in parts "
@@ -75,7 +77,7 @@ def run(args) -> int:
     print(f"{'exp.':<12} {'model':<14} {'success':>12} {'sequences (mean)':>17} {'paper':>11}")
     for r in res.rows:
         e = exps[r["exp"]]
-        shown = fmt_count(e.paper_sequences) if r["model"] == "lstm1997" else ""
+        shown = fmt_count(e.paper_sequences) if r["model"] in mod.PAPER_NETS else ""
         print(f"{r['exp']:<12} {r['model']:<14} {r['solved']:>5} of {r['trials']:<4} "
               f"{fmt_count(r['sequences_mean']):>17} {shown:>11}")
     failed = res.runs[res.runs["error"].notna()]

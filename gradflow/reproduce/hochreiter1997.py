@@ -9,9 +9,14 @@ trained on it (``MODELS``):
 ``lstm1997``
     The paper's net (:class:`~gradflow.train.BlockNet` of the 1997 cell, the paper's
     blocks, biases, initial weights and gate biases), online gradient descent with the
-    paper's learning rate, the truncated gradient.
+    paper's learning rate, the truncated gradient; the cells' outputs are fed back, the
+    gates' activations are not.
+``lstm1997-fc``
+    The same with the paper's hidden layer exactly: fully connected, the gates'
+    activations fed back to every gate and cell input like the cells' outputs (Exp.
+    2a/2b: no recurrent connections); the paper's numbers of weights.
 ``lstm1997-full``
-    The same net and updates with the full gradient (backpropagation through time).
+    ``lstm1997`` with the full gradient (backpropagation through time).
 ``lstm``, ``gru``
     The modern cells with gradflow's recipe (:func:`gradflow.train.recipe`: 16 units,
     forget-gate bias 3, input-gate bias -3 for the LSTM, Adam at 0.01 on minibatches of 32,
@@ -31,20 +36,28 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Experiment", "EXPERIMENTS", "MODELS", "READINGS", "INTRO", "experiments", "models_for",
-           "build", "budget_of", "trial", "warm", "PAPER", "TITLE"]
+__all__ = ["Experiment", "EXPERIMENTS", "MODELS", "PAPER_NETS", "READINGS", "INTRO", "experiments", "models_for",
+           "build", "budget_of", "trial", "trial_setup", "checkpoint_of", "warm", "PAPER",
+           "TITLE"]
 
 PAPER = "hochreiter1997"
 TITLE = "Hochreiter & Schmidhuber (1997), Long Short-Term Memory: the experiments of section 5"
 
 #: model -> what it is
 MODELS = {
-    "lstm1997": "the 1997 cell and net, truncated gradient, online SGD (the paper's)",
+    "lstm1997": "the 1997 cell and net, truncated gradient, online SGD (the paper's); "
+                "recurrent connections from the cells' outputs",
+    "lstm1997-fc": "lstm1997 with the paper's fully connected hidden layer (the gates' "
+                   "activations fed back too): the paper's net and weights exactly",
     "lstm1997-full": "the 1997 cell and net, full gradient (BPTT), online SGD",
     "lstm": "LSTM with forget gate, gradflow's recipe (Adam, minibatches of 32)",
     "gru": "GRU, gradflow's recipe (Adam, minibatches of 32)",
     "rnn": "tanh RNN, gradflow's recipe (Adam, minibatches of 32)",
 }
+
+#: the models that are the paper's net and learning rule: the table puts the paper's
+#: result on their rows
+PAPER_NETS = ("lstm1997", "lstm1997-fc")
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,11 @@ class Experiment:
         Per block; None: from the initial range like the other weights.
     shortcut : bool
         Output units read the input units too (connectivity "B").
+    hidden : {"fc", "inputs"}
+        The paper's hidden layer (model ``lstm1997-fc``): ``"fc"`` fully connected (every
+        gate and cell input reads every cell's output and gate's activation of the
+        previous step), ``"inputs"`` no recurrent connections (Exp. 2a/2b, whose 10,504
+        weights leave none).
     grow : bool
         Sequential construction: the cell is added once the error stops decreasing.
     lr : float
@@ -100,6 +118,7 @@ class Experiment:
     input_gate_bias: tuple | None = None
     output_gate_bias: tuple | None = None
     shortcut: bool = False
+    hidden: str = "fc"
     grow: bool = False
     lr: float = 0.5
     rule: str = "window"
@@ -165,12 +184,13 @@ EXPERIMENTS = [
     _exp1("1-4x1", 4, 1, (-1.0, -2.0, -3.0, -4.0), 97, 9_500, 264),
     Experiment("2a", "2a", "Noise-free sequences with long time lags, p = 100", "long-lag",
                {"length": 100}, cell="lstm1997-nog", biases="none", init_range=0.2,
-               shortcut=True, grow=True, lr=1.0, rule="successive", beta=0.25, trials=18,
+               shortcut=True, hidden="inputs", grow=True, lr=1.0, rule="successive",
+               beta=0.25, trials=18,
                paper={"success": 100, "sequences": 5_040, "weights": 10_504}, compare_rnn=True),
     Experiment("2b", "2b", "No local regularities, p = 100", "long-lag",
                {"length": 100, "random": True}, cell="lstm1997-nog", biases="none",
-               init_range=0.2, shortcut=True, grow=True, lr=1.0, rule="successive", beta=0.25,
-               trials=18, paper={"success": 100, "sequences": 5_680, "weights": 10_504},
+               init_range=0.2, shortcut=True, hidden="inputs", grow=True, lr=1.0,
+               rule="successive", beta=0.25, trials=18, paper={"success": 100, "sequences": 5_680, "weights": 10_504},
                compare_rnn=True),
     _exp2c(50, 50, 30_000), _exp2c(100, 100, 31_000), _exp2c(200, 200, 33_000),
     _exp2c(500, 500, 38_000), _exp2c(1000, 1000, 49_000), _exp2c(1000, 500, 49_000),
@@ -218,7 +238,11 @@ $h_{t-1}$. Each experiment is run with the paper's net (its blocks, biases, init
 weights and gate biases), learning rate, online updates (one sequence per update),
 stopping rule and number of trials, and is compared with:
 
-- `lstm1997`: the paper's net and training, truncated gradient;
+- `lstm1997`: the paper's net and training, truncated gradient, with gradflow's
+  recurrent connections (from the cells' outputs);
+- `lstm1997-fc`: the same with the paper's hidden layer exactly: fully connected (the
+  gates' activations are fed back too; in Exp. 2a/2b no recurrent connections), so with
+  the paper's numbers of weights;
 - `lstm1997-full`: the same net, initial weights and sequences, full gradient
   (backpropagation through time);
 - `lstm`, `gru`: today's cells with gradflow's recipe (16 units, forget-gate bias 3,
@@ -238,11 +262,14 @@ READINGS = [
     "Input, hidden and output activations of one time step are computed in that order (the "
     "paper's section 5 introduction): the cells read x_t and their outputs of step t-1, the "
     "output units the cells' outputs of step t.",
-    "Recurrent connections come from the memory cells' outputs only. The paper's nets also "
-    "feed the gate units' activations back to every gate and cell; with the truncated "
-    "gradient no error flows through any recurrent connection, so this changes what the "
-    "gates see of the previous step, not the learning rule. The nets therefore have fewer "
-    "weights than the paper's (the 'weights' column gives both).",
+    "The paper's hidden layers are fully connected: the gate units' activations are fed "
+    "back to every gate and cell like the cells' outputs (Exp. 2a/2b: no recurrent "
+    "connections at all). `lstm1997-fc` is that net (gradflow.train.BlockNet with "
+    "gate_feedback: one unit per gate that sends its activation on), with the paper's "
+    "numbers of weights for every experiment; `lstm1997` feeds back the cells' outputs "
+    "only, as gradflow's cells do, and has fewer weights. With the truncated gradient no "
+    "error flows through any recurrent connection, so the two differ in what the gates see "
+    "of the previous step, not in the learning rule.",
     "A memory cell block of size S is S units whose input-gate and output-gate rows are "
     "tied (gradflow.train.BlockNet): the same forward pass, and the gradient of a shared "
     "gate is the sum over its block.",
@@ -326,12 +353,15 @@ def build(exp: Experiment, model: str, seed: int):
     from ..train import Adam, BlockNet, Model, SGD, initial_biases, recipe, tasks
 
     task = tasks.get(exp.task, **exp.task_options)
-    if model in ("lstm1997", "lstm1997-full"):
+    if model.startswith("lstm1997"):
+        fc = model == "lstm1997-fc"
         net = BlockNet(task.input_size, task.output_size, blocks=exp.blocks,
                        block_size=exp.block_size, cell=exp.cell, biases=exp.biases,
                        init_range=exp.init_range, input_gate_bias=exp.input_gate_bias,
-                       output_gate_bias=exp.output_gate_bias, shortcut=exp.shortcut, seed=seed)
-        return task, net, SGD(exp.lr), {"batch_size": 1, "truncate": model == "lstm1997",
+                       output_gate_bias=exp.output_gate_bias, shortcut=exp.shortcut,
+                       gate_feedback=fc and exp.hidden == "fc",
+                       recurrent=not (fc and exp.hidden == "inputs"), seed=seed)
+        return task, net, SGD(exp.lr), {"batch_size": 1, "truncate": model != "lstm1997-full",
                                         "clip": None}
     rec = recipe(model)
     cell = Cell(model, task.input_size, rec["hidden_size"], seed=seed,
@@ -374,23 +404,23 @@ def budget_of(exp: Experiment, factor: float) -> int:
 def warm(models, exps) -> None:
     """Compile (or load) the kernels the trials need, here, before worker processes do."""
     from .. import Cell
+    from ..train.blocks import feedback_spec
 
     cells = {e.cell for e in exps if any(m.startswith("lstm1997") for m in models)}
     cells |= {m for m in models if not m.startswith("lstm1997")}
-    for name in sorted(cells):
-        cell = Cell(name, 1, 1, seed=0)
+    specs = [*sorted(cells)]
+    if "lstm1997-fc" in models:
+        specs += [feedback_spec(c) for c in sorted({e.cell for e in exps if e.hidden == "fc"})]
+    for spec in specs:
+        cell = Cell(spec, 1, 1, seed=0)
         trace = cell.forward(np.zeros((2, 1, 1)))
-        cell.backward(trace, np.ones((2, 1, 1)), truncate=name.startswith("lstm1997"))
+        cell.backward(trace, np.ones((2, 1, 1)), truncate=cell.spec.name.startswith("lstm1997"))
 
 
-def trial(point: dict) -> dict:
-    """One trial, for :func:`gradflow.sweep`: ``point`` has ``exp`` (a key), ``model``,
-    ``trial`` (its index), ``budget`` (sequences at most), ``max_seconds`` (or None) and
-    ``base_seed`` (see :func:`~gradflow.reproduce.runner.trial_seed`).  Returns the
-    trial's results as plain numbers."""
-    from threadpoolctl import threadpool_limits
-
-    from .runner import Criterion, Grow, run_trial, trial_seed
+def trial_setup(point: dict):
+    """What :func:`trial` trains: ``(net, task, rule, criterion, optimizer, options)``, the
+    options being :func:`~gradflow.reproduce.runner.run_trial`'s keyword arguments."""
+    from .runner import Criterion, Grow, trial_seed
 
     exp = BY_KEY[point["exp"]]
     model = point["model"]
@@ -401,10 +431,43 @@ def trial(point: dict) -> dict:
                           task=exp.rule == "fixed-sets")
     grow = Grow(init_range=exp.init_range) if exp.grow and model.startswith("lstm1997") else None
     train_set = rule.train if exp.rule == "fixed-sets" else None
+    options = dict(settings, budget=int(point["budget"]), rng=np.random.default_rng([seed, 1]),
+                   train_set=train_set, grow=grow, max_seconds=point.get("max_seconds"))
+    return net, task, rule, criterion, opt, options
+
+
+def checkpoint_of(point: dict, folder) -> tuple:
+    """``(path, key)`` of the checkpoint file of the trial `point` in `folder`: the key is
+    a digest of every setting of the point, so a file is only ever resumed by its own
+    trial."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    key = hashlib.sha256(json.dumps(point, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    name = f"{point['exp']}_{point['model']}_{int(point['trial'])}_{key}.npz"
+    return Path(folder) / name, key
+
+
+def trial(point: dict, checkpoints=None, checkpoint_every: float = 60.0) -> dict:
+    """One trial, for :func:`gradflow.sweep`: ``point`` has ``exp`` (a key), ``model``,
+    ``trial`` (its index), ``budget`` (sequences at most), ``max_seconds`` (or None) and
+    ``base_seed`` (see :func:`~gradflow.reproduce.runner.trial_seed`).  With
+    `checkpoints` (a folder), the trial's state is saved there every `checkpoint_every`
+    seconds and a trial that was interrupted continues from it (see
+    :func:`~gradflow.reproduce.runner.run_trial`).  Returns the trial's results as plain
+    numbers."""
+    from threadpoolctl import threadpool_limits
+
+    from .runner import run_trial
+
+    net, task, rule, criterion, opt, options = trial_setup(point)
+    if checkpoints is not None:
+        path, key = checkpoint_of(point, checkpoints)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        options.update(checkpoint=path, checkpoint_key=key, checkpoint_every=checkpoint_every)
     with threadpool_limits(1):
-        res = run_trial(net, task, rule, criterion, opt, budget=int(point["budget"]),
-                        rng=np.random.default_rng([seed, 1]), train_set=train_set, grow=grow,
-                        max_seconds=point.get("max_seconds"), **settings)
+        res = run_trial(net, task, rule, criterion, opt, **options)
     res["weights"] = int(net.num_weights if hasattr(net, "num_weights")
                          else sum(v.size for v in net.params.values()))
     return res

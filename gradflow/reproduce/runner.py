@@ -19,19 +19,29 @@ paper's ``ABS(β)``), or by a task's own criterion (the embedded Reber grammar).
 
 A training sequence counts as correct or not by the net's outputs *before* the update it
 causes (online learning sees each sequence once).
+
+A long trial can be checkpointed (``run_trial(checkpoint=...)``): every so often its whole
+state -- weights, optimizer, the rule's counts, the random generator and the place in the
+stream of training sequences -- is written to one ``.npz`` file (arrays and a JSON
+header; nothing is unpickled when it is read), and a trial started again with the same
+file continues where it stopped, exactly as if it had not been interrupted.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import time
+import warnings
 import zlib
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from ..errors import NonFiniteError
+from ..errors import GradflowWarning, NonFiniteError
 from ..train.losses import sigmoid
 from ..train.optim import clip_by_global_norm
 from ..train.tasks import Batch
@@ -106,10 +116,30 @@ class Rule:
     :attr:`found` (``"sequences"``: the training sequences until success)."""
 
     check_every: int | None = None
+    #: the attributes (besides found and done) that a checkpoint keeps
+    _counts: tuple = ()
 
     def __init__(self):
         self.found: dict = {}
         self.done = False
+
+    def state(self) -> dict:
+        """The rule's counts, as JSON values (for a checkpoint)."""
+        out = {"found": self.found, "done": self.done}
+        for name in self._counts:
+            value = getattr(self, name)
+            out[name] = list(value) if isinstance(value, deque) else value
+        return out
+
+    def restore(self, state: dict) -> None:
+        """Continue from :meth:`state`."""
+        self.found, self.done = dict(state["found"]), bool(state["done"])
+        for name in self._counts:
+            now, value = getattr(self, name), state[name]
+            if isinstance(now, deque):
+                value = deque((tuple(v) if isinstance(v, list) else v for v in value),
+                              maxlen=now.maxlen)
+            setattr(self, name, value)
 
     def observe(self, seen: int, ok: np.ndarray, err: np.ndarray) -> None:
         """After `seen` sequences in all, the last ones with correctness `ok` and errors
@@ -124,6 +154,8 @@ class Rule:
 
 class Window(Rule):
     """ST3(β): the mean error of the `n` most recent sequences below β, all correct."""
+
+    _counts = ("recent", "wrong", "err")
 
     def __init__(self, beta: float, n: int = 2000, test_size: int = 2560):
         super().__init__()
@@ -163,6 +195,8 @@ class Window(Rule):
 class Successive(Rule):
     """`n` successive sequences correct; success after the sequences before them."""
 
+    _counts = ("run",)
+
     def __init__(self, n: int = 10_000):
         super().__init__()
         self.n = n
@@ -186,6 +220,7 @@ class FewWrong(Rule):
     each, the training sequences and a test (``wrong_<level>``, ``mse_<level>``)."""
 
     check_every = 1
+    _counts = ("levels", "recent", "wrong", "pending")
 
     def __init__(self, levels=(140, 13), n: int = 2000, test_size: int = 2560):
         super().__init__()
@@ -280,37 +315,104 @@ class Grow:
     errs: list = field(default_factory=list)
 
 
-def _stream(task, rng, train_set: Batch | None):
-    """Training sequences one at a time: ``(x (L, 1, D), batch of one)``."""
-    while True:
-        if train_set is not None:
-            idx = rng.integers(0, train_set.size, size=256)
+class _Sequences:
+    """The training data of a trial: sequences one at a time (``size`` 1, drawn 256 at a
+    time as ``(L, 1, D)`` batches of one) or minibatches of ``size``, from `train_set` or
+    fresh from `task`.  :meth:`state` and :meth:`restore` let a resumed trial see the same
+    sequences: the generator's state when the current 256 were drawn, and the place in
+    them."""
+
+    CHUNK = 256
+
+    def __init__(self, task, rng, size: int, train_set: Batch | None):
+        self.task, self.rng, self.size, self.train_set = task, rng, size, train_set
+        self.chunk, self.k, self.chunk_state = None, self.CHUNK, None
+
+    def __iter__(self):
+        return self
+
+    def _draw(self):
+        if self.train_set is not None:
+            self.chunk = self.rng.integers(0, self.train_set.size, size=self.CHUNK)
         else:
-            chunk = task.batch(256, rng)
-        for k in range(256):
-            if train_set is not None:
-                b, j = train_set, int(idx[k])
-            else:
-                b, j = chunk, k
-            L = int(b.lengths[j])
-            one = Batch(b.x[:L, j:j + 1], b.y[:L, j:j + 1], b.mask[:L, j:j + 1], b.lengths[j:j + 1],
-                        None if b.expected is None else b.expected[:L, j:j + 1])
-            yield one
+            self.chunk = self.task.batch(self.CHUNK, self.rng)
 
+    def __next__(self) -> Batch:
+        if self.size > 1:
+            return self._minibatch()
+        if self.k == self.CHUNK:
+            self.chunk_state = self.rng.bit_generator.state
+            self._draw()
+            self.k = 0
+        k = self.k
+        self.k += 1
+        if self.train_set is not None:
+            b, j = self.train_set, int(self.chunk[k])
+        else:
+            b, j = self.chunk, k
+        L = int(b.lengths[j])
+        return Batch(b.x[:L, j:j + 1], b.y[:L, j:j + 1], b.mask[:L, j:j + 1], b.lengths[j:j + 1],
+                     None if b.expected is None else b.expected[:L, j:j + 1])
 
-def _minibatches(task, rng, size: int, train_set: Batch | None):
-    """Training minibatches of `size` sequences, trimmed to the longest."""
-    while True:
-        if train_set is not None:
-            idx = rng.integers(0, train_set.size, size=size)
-            b = train_set
+    def _minibatch(self) -> Batch:
+        """`size` sequences, trimmed to the longest."""
+        if self.train_set is not None:
+            idx = self.rng.integers(0, self.train_set.size, size=self.size)
+            b = self.train_set
             L = int(b.lengths[idx].max())
-            yield Batch(b.x[:L, idx], b.y[:L, idx], b.mask[:L, idx], b.lengths[idx], None)
-        else:
-            b = task.batch(size, rng)
-            L = int(b.lengths.max())
-            yield Batch(b.x[:L], b.y[:L], b.mask[:L], b.lengths,
-                        None if b.expected is None else b.expected[:L])
+            return Batch(b.x[:L, idx], b.y[:L, idx], b.mask[:L, idx], b.lengths[idx], None)
+        b = self.task.batch(self.size, self.rng)
+        L = int(b.lengths.max())
+        return Batch(b.x[:L], b.y[:L], b.mask[:L], b.lengths,
+                     None if b.expected is None else b.expected[:L])
+
+    def state(self) -> dict:
+        return {"chunk_state": self.chunk_state, "k": self.k}
+
+    def restore(self, state: dict) -> None:
+        """Continue from :meth:`state`, the generator itself restored afterwards."""
+        self.k = int(state["k"])
+        if state["chunk_state"] is not None and self.size == 1:
+            now = self.rng.bit_generator.state
+            self.rng.bit_generator.state = state["chunk_state"]
+            self.chunk_state = self.rng.bit_generator.state
+            self._draw()
+            self.rng.bit_generator.state = now
+
+
+# ------------------------------------------------------------------- checkpoints
+CHECKPOINT_VERSION = 1
+
+
+def _save_checkpoint(path: Path, key: str, header: dict, arrays: dict) -> None:
+    """Write a trial's state atomically: a temporary file, then a rename."""
+    meta = json.dumps({"version": CHECKPOINT_VERSION, "key": key, **header},
+                      default=lambda v: v.item() if isinstance(v, np.generic) else str(v))
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, __meta__=np.array(meta), **arrays)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path: Path, key: str):
+    """``(header, arrays)`` of the checkpoint at `path` if it is one of this trial
+    (`key`); None, with a GradflowWarning naming the file, if it is unreadable or
+    another trial's."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            header = json.loads(str(z["__meta__"]))
+            arrays = {k: z[k] for k in z.files if k != "__meta__"}
+    except (OSError, ValueError, KeyError) as exc:
+        warnings.warn(f"checkpoint {str(path)!r} cannot be read ({exc}); the trial starts "
+                      "from the beginning", GradflowWarning, stacklevel=3)
+        return None
+    if header.get("version") != CHECKPOINT_VERSION or header.get("key") != key:
+        warnings.warn(f"checkpoint {str(path)!r} belongs to another trial or version "
+                      f"(key {header.get('key')!r}, version {header.get('version')!r}; "
+                      f"expected {key!r}, {CHECKPOINT_VERSION}); the trial starts from the "
+                      "beginning", GradflowWarning, stacklevel=3)
+        return None
+    return header, arrays
 
 
 def train_step(model, batch: Batch, truncate: bool):
@@ -344,31 +446,73 @@ def train_step(model, batch: Batch, truncate: bool):
 def run_trial(model, task, rule: Rule, criterion: Criterion, optimizer, *, batch_size: int = 1,
               truncate: bool = False, clip: float | None = None, budget: int = 100_000,
               rng=None, train_set: Batch | None = None, grow: Grow | None = None,
-              max_seconds: float | None = None, progress=None) -> dict:
+              max_seconds: float | None = None, progress=None, checkpoint=None,
+              checkpoint_key: str = "", checkpoint_every: float = 60.0) -> dict:
     """Train `model` on `task` until `rule` is done or `budget` sequences were seen.
+
+    Parameters
+    ----------
+    checkpoint : str or Path, optional
+        A ``.npz`` file for the trial's state: written every `checkpoint_every` seconds
+        of training, read at the start if it exists and belongs to this trial
+        (`checkpoint_key`, e.g. a digest of the trial's settings), deleted when the trial
+        ends.  A trial resumed from it sees the same sequences and ends with the same
+        weights and result as one that ran through; ``seconds`` and `max_seconds` count
+        the time before the interruption too.
 
     Returns
     -------
     dict
         ``solved``, ``sequences`` (to success, or the budget), ``seen``, ``seconds``,
-        ``sequences_per_second`` and what the rule recorded.
+        ``sequences_per_second`` and what the rule recorded (and ``resumed_at``, the
+        sequences already seen, when it continued from a checkpoint).
     """
     rng = np.random.default_rng(rng)
-    data = (_stream(task, rng, train_set) if batch_size == 1
-            else _minibatches(task, rng, batch_size, train_set))
+    data = _Sequences(task, rng, batch_size, train_set)
     params = model.params
     grow_frozen = ()
+    saved = {}
     if grow is not None:
         grow_frozen = [k for k in params if not k.startswith("readout.")] + ["readout.weight"]
         saved = {k: params[k].copy() for k in grow_frozen}
         for k in grow_frozen:
             params[k][...] = 0.0
-    seen, next_check, loss = 0, rule.check_every or 0, 0.0
-    start = time.perf_counter()
+    seen, next_check, loss, elapsed, resumed_at = 0, rule.check_every or 0, 0.0, 0.0, None
+    if checkpoint is not None:
+        checkpoint = Path(checkpoint)
+        state = _load_checkpoint(checkpoint, checkpoint_key) if checkpoint.is_file() else None
+        if state is not None:
+            header, arrays = state
+            for k, v in params.items():
+                v[...] = arrays[f"params/{k}"]
+            saved = {k: arrays[f"grow/{k}"] for k in grow_frozen}
+            optimizer.restore({k[4:]: v for k, v in arrays.items() if k.startswith("opt/")},
+                              header["optimizer"])
+            rule.restore(header["rule"])
+            if grow is not None:
+                grow.grown, grow.errs = header["grow"]["grown"], list(header["grow"]["errs"])
+            rng.bit_generator.state = header["rng"]
+            data.restore(header["data"])
+            seen, next_check, loss = header["seen"], header["next_check"], header["loss"]
+            elapsed, resumed_at = header["seconds"], seen
+    start = time.perf_counter() - elapsed
+    last_save = time.perf_counter()
     stopped_by_time = False
     model.cell.checked_params()
     if truncate:
         model.cell.spec.truncation()
+
+    def save():
+        arrays = {f"params/{k}": v for k, v in params.items()}
+        arrays.update({f"grow/{k}": v for k, v in saved.items()})
+        opt_arrays, opt_numbers = optimizer.state()
+        arrays.update({f"opt/{k}": v for k, v in opt_arrays.items()})
+        header = {"seen": seen, "next_check": next_check, "loss": loss,
+                  "seconds": time.perf_counter() - start, "optimizer": opt_numbers,
+                  "rule": rule.state(), "rng": rng.bit_generator.state, "data": data.state(),
+                  "grow": None if grow is None else {"grown": grow.grown, "errs": grow.errs}}
+        _save_checkpoint(checkpoint, checkpoint_key, header, arrays)
+
     while seen < budget and not rule.done:
         batch = next(data)
         try:
@@ -400,6 +544,9 @@ def run_trial(model, task, rule: Rule, criterion: Criterion, optimizer, *, batch
             rule.check(seen, model, task, rng, criterion)
             while next_check <= seen:
                 next_check += rule.check_every
+        if checkpoint is not None and time.perf_counter() - last_save >= checkpoint_every:
+            save()
+            last_save = time.perf_counter()
         if progress is not None:
             progress(batch.size)
         if max_seconds is not None and time.perf_counter() - start > max_seconds:
@@ -417,4 +564,8 @@ def run_trial(model, task, rule: Rule, criterion: Criterion, optimizer, *, batch
         result["sequences"] = seen
     if grow is not None:
         result["grown_after"] = grow.grown if grow.grown is not None else -1
+    if resumed_at is not None:
+        result["resumed_at"] = resumed_at
+    if checkpoint is not None:
+        checkpoint.unlink(missing_ok=True)
     return result

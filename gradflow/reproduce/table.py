@@ -83,23 +83,25 @@ def _outcome(row) -> str:
 
 
 def differences(rows, paper_module) -> list[str]:
-    """One line per experiment run with the paper's own net (``lstm1997``): its measured
-    success and sequences to success against the paper's, then the other models'."""
+    """One line per experiment and model that is the paper's own net and rule
+    (``paper_module.PAPER_NETS``): its measured success and sequences to success against
+    the paper's, then the other models'."""
     exps = {e.key: e for e in paper_module.EXPERIMENTS}
+    own_nets = paper_module.PAPER_NETS
     out = []
     for r in rows:
-        if r["model"] != "lstm1997":
+        if r["model"] not in own_nets:
             continue
         e = exps[r["exp"]]
         paper_seq = e.paper_sequences
-        line = f"`{e.key}` ({e.title}): {_outcome(r)}"
+        line = f"`{e.key}` ({e.title}), `{r['model']}`: {_outcome(r)}"
         if r["solved"] and paper_seq:
             line += f", {r['sequences_mean'] / paper_seq:.2g}× the paper's"
         success = e.paper.get("success")
         line += (f"; the paper: {fmt_count(paper_seq)} sequences, mean of "
                  + (f"{e.trials} trials, {success:g} % successful" if success is not None
                     else f"{e.trials} trials") + ".")
-        others = [o for o in rows if o["exp"] == r["exp"] and o["model"] != "lstm1997"]
+        others = [o for o in rows if o["exp"] == r["exp"] and o["model"] not in own_nets]
         if others:
             line += " " + "; ".join(f"`{o['model']}`: {_outcome(o)}" for o in others) + "."
         out.append(line)
@@ -150,7 +152,7 @@ def _measured_other(row, exp) -> str:
 
 def table_rows(rows, paper_module) -> tuple[list, list]:
     """The columns and rows of the reproduction table (strings), the paper's result on
-    the row of its own net (``lstm1997``)."""
+    the rows of its own net (``paper_module.PAPER_NETS``)."""
     exps = {e.key: e for e in paper_module.EXPERIMENTS}
     columns = ["exp.", "task", "model", "weights (paper / here)", "trials (paper / here)",
                "success: paper", "success: measured", "sequences: paper",
@@ -159,7 +161,7 @@ def table_rows(rows, paper_module) -> tuple[list, list]:
     out = []
     for r in rows:
         exp = exps[r["exp"]]
-        own = r["model"] == "lstm1997"
+        own = r["model"] in paper_module.PAPER_NETS
         ps, pseq, pother = _paper_cells(exp) if own else ("", "", "")
         weights = (f"{exp.paper.get('weights', '—'):,} / {r['weights']:,}" if own
                    else f"{r['weights']:,}")
@@ -187,7 +189,8 @@ def section(runs, paper_module, *, key: str, title: str, text: str, config_note:
     exps = {e.key: e for e in paper_module.EXPERIMENTS}
     table = Table("table", columns, trows, caption=(
         "Every experiment of the paper's section 5 that was run: the paper's result (on the "
-        "row of its own net, `lstm1997`) beside the measured one, per model. Success: trials "
+        f"rows of its own net, {', '.join(f'`{m}`' for m in paper_module.PAPER_NETS)}) "
+        "beside the measured one, per model. Success: trials "
         "that met the paper's stopping rule within the budget; sequences: training "
         "sequences until it held (mean, standard deviation, least and most over the "
         "successful trials). " + config_note).strip())
@@ -195,7 +198,8 @@ def section(runs, paper_module, *, key: str, title: str, text: str, config_note:
     ax = fig.add_subplot(1, 1, 1)
     data = {"exp": [], "model": [], "paper_sequences": [], "measured_mean": [],
             "measured_min": [], "measured_max": []}
-    styles = {"lstm1997": ("o", "tab:blue"), "lstm1997-full": ("s", "tab:orange"),
+    styles = {"lstm1997": ("o", "tab:blue"), "lstm1997-fc": ("D", "tab:cyan"),
+              "lstm1997-full": ("s", "tab:orange"),
               "lstm": ("^", "tab:green"), "gru": ("v", "tab:purple"), "rnn": ("x", "tab:red")}
     for model, (marker, color) in styles.items():
         pts = [r for r in rows if r["model"] == model and r["sequences_mean"] is not None

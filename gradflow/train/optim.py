@@ -69,6 +69,15 @@ class SGD:
         self.lr, self.momentum = float(lr), float(momentum)
         self.velocity: dict = {}
 
+    def state(self) -> tuple[dict, dict]:
+        """What a resumed run needs: ``(arrays, numbers)`` (the momentum buffers)."""
+        return {f"velocity/{k}": v for k, v in self.velocity.items()}, {}
+
+    def restore(self, arrays: dict, numbers: dict) -> None:
+        """Continue from :meth:`state`."""
+        self.velocity = {k.split("/", 1)[1]: np.array(v) for k, v in arrays.items()
+                         if k.startswith("velocity/")}
+
     def step(self, params: dict, grads: dict) -> None:
         """Update `params` in place from `grads` (same keys)."""
         for name, g in grads.items():
@@ -97,6 +106,18 @@ class Adam:
         self.t = 0
         self.m: dict = {}
         self.v: dict = {}
+
+    def state(self) -> tuple[dict, dict]:
+        """What a resumed run needs: ``(arrays, numbers)`` (the moments and the step)."""
+        arrays = {f"m/{k}": v for k, v in self.m.items()}
+        arrays.update({f"v/{k}": v for k, v in self.v.items()})
+        return arrays, {"t": self.t}
+
+    def restore(self, arrays: dict, numbers: dict) -> None:
+        """Continue from :meth:`state`."""
+        self.m = {k[2:]: np.array(v) for k, v in arrays.items() if k.startswith("m/")}
+        self.v = {k[2:]: np.array(v) for k, v in arrays.items() if k.startswith("v/")}
+        self.t = int(numbers["t"])
 
     def step(self, params: dict, grads: dict) -> None:
         """Update `params` in place from `grads` (same keys)."""
