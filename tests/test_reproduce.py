@@ -128,18 +128,19 @@ class _Killed(Exception):
     pass
 
 
-@pytest.mark.parametrize("exp, budget", [
-    ("6a", 600),          # the window rule
-    ("3a-100-3", 700),    # tests on fresh sequences between training sequences
-    ("5", 600),           # few wrong of the last 2,000
-    ("1-4x1", 500),       # a fixed training set
-    ("2a", 600),          # successive correct, and the cell added during the trial
+@pytest.mark.parametrize("exp, budget, model", [
+    ("6a", 600, "lstm1997"),          # the window rule
+    ("3a-100-3", 700, "lstm1997"),    # tests on fresh sequences between training sequences
+    ("5", 600, "lstm1997"),           # few wrong of the last 2,000
+    ("1-4x1", 500, "lstm1997"),       # a fixed training set
+    ("2a", 600, "lstm1997"),          # successive correct, and the cell added during the trial
+    ("6a", 640, "gru"),               # minibatches of 32 and Adam's moments
 ])
-def test_a_trial_killed_and_resumed_ends_as_one_that_ran_through(tmp_path, exp, budget):
+def test_a_trial_killed_and_resumed_ends_as_one_that_ran_through(tmp_path, exp, budget, model):
     """Killed after half its sequences (the checkpoint written after every one), built
     again and resumed from the file, a trial sees the same sequences and tests and ends
     with the same weights and result, bit for bit, as the same trial run through."""
-    point = {"exp": exp, "model": "lstm1997", "trial": 1, "budget": budget,
+    point = {"exp": exp, "model": model, "trial": 1, "budget": budget,
              "max_seconds": None, "base_seed": 0}
 
     def setup():
@@ -186,17 +187,22 @@ def test_a_checkpoint_of_another_trial_or_unreadable_is_not_used(tmp_path):
         runner.run_trial(net, task, rule, crit, opt, **options, checkpoint=path,
                          checkpoint_key="mine", checkpoint_every=0.0,
                          progress=lambda n: (_ for _ in ()).throw(_Killed()))
+    whole = path.read_bytes()
     net, task, rule, crit, opt, options = h97.trial_setup(point)
     with pytest.warns(GradflowWarning, match="belongs to another trial.*'mine'.*'theirs'"):
         res = runner.run_trial(net, task, rule, crit, opt, **options, checkpoint=path,
                                checkpoint_key="theirs")
     assert "resumed_at" not in res and res["seen"] == 300
-    path.write_bytes(b"not a checkpoint")
-    net, task, rule, crit, opt, options = h97.trial_setup(point)
-    with pytest.warns(GradflowWarning, match="cannot be read"):
-        res = runner.run_trial(net, task, rule, crit, opt, **options, checkpoint=path,
-                               checkpoint_key="mine")
-    assert "resumed_at" not in res
+    other = tmp_path / "array.npy"
+    np.save(other, np.zeros(3))
+    for broken in (b"not a checkpoint", whole[:len(whole) // 2],     # a file cut short
+                   other.read_bytes()):                                # an array, not an archive
+        path.write_bytes(broken)
+        net, task, rule, crit, opt, options = h97.trial_setup(point)
+        with pytest.warns(GradflowWarning, match="cannot be read"):
+            res = runner.run_trial(net, task, rule, crit, opt, **options, checkpoint=path,
+                                   checkpoint_key="mine")
+        assert "resumed_at" not in res
     # the trial's own file is named by a digest of all its settings
     a, key_a = h97.checkpoint_of(point, tmp_path)
     b, key_b = h97.checkpoint_of(dict(point, budget=301), tmp_path)

@@ -34,6 +34,7 @@ import math
 import os
 import time
 import warnings
+import zipfile
 import zlib
 from collections import deque
 from dataclasses import dataclass, field
@@ -399,10 +400,14 @@ def _load_checkpoint(path: Path, key: str):
     (`key`); None, with a GradflowWarning naming the file, if it is unreadable or
     another trial's."""
     try:
-        with np.load(path, allow_pickle=False) as z:
-            header = json.loads(str(z["__meta__"]))
-            arrays = {k: z[k] for k in z.files if k != "__meta__"}
-    except (OSError, ValueError, KeyError) as exc:
+        with open(path, "rb") as fh:
+            z = np.load(fh, allow_pickle=False)
+            if not hasattr(z, "files"):
+                raise ValueError("not an .npz archive")
+            with z:
+                header = json.loads(str(z["__meta__"]))
+                arrays = {k: z[k] for k in z.files if k != "__meta__"}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         warnings.warn(f"checkpoint {str(path)!r} cannot be read ({exc}); the trial starts "
                       "from the beginning", GradflowWarning, stacklevel=3)
         return None
