@@ -26,8 +26,8 @@ array([-3., -3., -6., -6.])
 The paper's hidden layer is fully connected: the gates' activations are fed back to every
 gate and cell input, as the cells' outputs are.  With ``gate_feedback=True`` each block
 also has one unit per shared gate that sends that gate's activation on (see
-:func:`feedback_spec`); the nets then have exactly the paper's numbers of weights (93
-for the adding problem):
+:func:`~gradflow.train.blocks.feedback_spec`); the nets then have exactly the paper's
+numbers of weights (93 for the adding problem):
 
 >>> BlockNet(2, 1, blocks=2, block_size=2, gate_feedback=True, seed=0).num_weights
 93
@@ -144,8 +144,9 @@ class BlockNet(Model):
         The paper's fully connected hidden layer: the shared gates' activations are fed
         back to every gate and cell input, like the cells' outputs.  Each block then has
         ``block_size`` memory cells followed by one unit per shared gate (its cell is
-        :func:`feedback_spec`: the unit sends the gate's activation, and its own cell input
-        is frozen at zero); the output units read the memory cells only.
+        :func:`~gradflow.train.blocks.feedback_spec`: the unit sends the gate's
+        activation, and its own cell input is frozen at zero); the output units read the
+        memory cells only.
     recurrent : bool
         False: no recurrent connections (``weight_hh`` frozen at zero), the paper's nets of
         Exp. 2a/2b, whose cells remember through their carousel alone.
