@@ -182,11 +182,14 @@ def test_a_checkpoint_of_another_trial_or_unreadable_is_not_used(tmp_path):
     point = {"exp": "6a", "model": "lstm1997", "trial": 0, "budget": 300, "max_seconds": None,
              "base_seed": 0}
     path = tmp_path / "trial.npz"
+
+    def kill(n):
+        raise _Killed
+
     net, task, rule, crit, opt, options = h97.trial_setup(point)
     with pytest.raises(_Killed):
         runner.run_trial(net, task, rule, crit, opt, **options, checkpoint=path,
-                         checkpoint_key="mine", checkpoint_every=0.0,
-                         progress=lambda n: (_ for _ in ()).throw(_Killed()))
+                         checkpoint_key="mine", checkpoint_every=0.0, progress=kill)
     whole = path.read_bytes()
     net, task, rule, crit, opt, options = h97.trial_setup(point)
     with pytest.warns(GradflowWarning, match="belongs to another trial.*'mine'.*'theirs'"):

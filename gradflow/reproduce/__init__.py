@@ -258,12 +258,13 @@ def reproduce(name: str = "hochreiter1997", *, exp=None, models=None, trials: in
     if executor != "serial":
         mod.warm(sorted({m for p in points for m in [p["model"]]}), exps)
     start = time.perf_counter()
+    out_dir = None if out is None else check.path("out", out)
     fn = mod.trial
-    if out is not None:
+    if out_dir is not None:
         # a trial interrupted with the run continues from its last checkpoint
-        fn = functools.partial(mod.trial, checkpoints=str(check.path("out", out) / "checkpoints"))
+        fn = functools.partial(mod.trial, checkpoints=str(out_dir / "checkpoints"))
     res = sweep(fn, points, executor=executor, n_jobs=n_jobs,
-                out=None if out is None else check.path("out", out) / "runs", resume=resume,
+                out=None if out_dir is None else out_dir / "runs", resume=resume,
                 progress=progress, desc=f"{name} trials")
     runs = res.table
     included = [read_runs(folder) for folder in include]

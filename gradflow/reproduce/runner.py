@@ -375,8 +375,7 @@ class _Sequences:
         self.k = int(state["k"])
         if state["chunk_state"] is not None and self.size == 1:
             now = self.rng.bit_generator.state
-            self.rng.bit_generator.state = state["chunk_state"]
-            self.chunk_state = self.rng.bit_generator.state
+            self.rng.bit_generator.state = self.chunk_state = state["chunk_state"]
             self._draw()
             self.rng.bit_generator.state = now
 
@@ -385,10 +384,18 @@ class _Sequences:
 CHECKPOINT_VERSION = 1
 
 
+def _json_scalar(value):
+    """NumPy scalars in a checkpoint's header as Python numbers; anything else is refused
+    (it would not come back as it was)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"a checkpoint cannot hold {type(value).__name__} {value!r:.60}")
+
+
 def _save_checkpoint(path: Path, key: str, header: dict, arrays: dict) -> None:
     """Write a trial's state atomically: a temporary file, then a rename."""
     meta = json.dumps({"version": CHECKPOINT_VERSION, "key": key, **header},
-                      default=lambda v: v.item() if isinstance(v, np.generic) else str(v))
+                      default=_json_scalar)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as fh:
         np.savez(fh, __meta__=np.array(meta), **arrays)
